@@ -1,0 +1,33 @@
+"""Installable package for the emotion2vec SpeechBrain recipe collection."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="emotion2vec",
+    version="0.1.0",
+    description=(
+        "emotion2vec: universal speech emotion representation, "
+        "as a SpeechBrain recipe collection"
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["emotion2vec", "emotion2vec.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "torch>=2.4",
+        "torchaudio>=2.4",
+        "speechbrain>=1.1.2",
+        "hyperpyyaml>=1.2",
+        "numpy",
+        "soundfile",
+        "sentencepiece",
+        "tqdm",
+    ],
+    extras_require={
+        "test": ["pytest>=7"],
+        "onnx": ["onnx", "onnxruntime"],
+        "hf": ["transformers"],
+        "plots": ["matplotlib"],
+    },
+    entry_points={"console_scripts": ["emotion2vec=emotion2vec.cli:main"]},
+)
