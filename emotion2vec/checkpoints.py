@@ -1,0 +1,643 @@
+"""Official emotion2vec checkpoints <-> our parameter names.
+
+Reads every released on-disk layout strictly (the fairseq trainer dict
+``emotion2vec_base.pt``, the FunASR / ModelScope / Hugging Face folders with
+``config.yaml`` + ``model.pt`` or ``emotion2vec_base.pt`` and ``tokens.txt``,
+a bare state dict with a config beside it) and maps the official key names
+onto ours. Nothing is silently dropped: every missing, unexpected or
+mis-shaped key is reported by name, except the documented optional ones
+(the pre-training decoder, absent from emotion2vec+ checkpoints, and the
+``_ema`` teacher copy of data2vec 2.0 training checkpoints).
+
+The model never imports this module.
+
+Authors
+ * emotion2vec-sb contributors
+"""
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import yaml
+
+from emotion2vec.model.config import Emotion2vecConfig
+
+logger = logging.getLogger(__name__)
+
+AUDIO = "modality_encoders.AUDIO."
+
+#: (official pattern, our pattern); ``{i}`` is a layer index and ``{rest}``
+#: the remainder of a Transformer-block key. Order matters for matching.
+_KEY_RULES: List[Tuple[str, str]] = [
+    (AUDIO + "extra_tokens", "encoder.utterance_tokens"),
+    (AUDIO + "alibi_scale", "encoder.alibi_scale"),
+    (AUDIO + "local_encoder.conv_layers.{i}.0.weight",
+     "feature_extractor.layers.{i}.conv.weight"),
+    (AUDIO + "local_encoder.conv_layers.{i}.2.1.{p}",
+     "feature_extractor.layers.{i}.norm.{p}"),
+    (AUDIO + "local_encoder.conv_layers.{i}.2.{p}",
+     "feature_extractor.layers.{i}.norm.{p}"),
+    (AUDIO + "project_features.1.{p}", "feature_projection.norm.{p}"),
+    (AUDIO + "project_features.2.{p}", "feature_projection.linear.{p}"),
+    (AUDIO + "relative_positional_encoder.{j}.0.{p}",
+     "encoder.positional_conv.layers.{i}.{p}"),
+    (AUDIO + "context_encoder.norm.{p}", "encoder.input_norm.{p}"),
+    (AUDIO + "context_encoder.blocks.{i}.{rest}", "encoder.prenet.{i}.{rest}"),
+    ("blocks.{i}.{rest}", "encoder.blocks.{i}.{rest}"),
+    (AUDIO + "decoder.blocks.{i}.0.{p}", "decoder.layers.{i}.{p}"),
+    (AUDIO + "decoder.proj.{p}", "decoder.proj.{p}"),
+    ("proj.{p}", "head.{p}"),
+]
+
+#: Transformer-block sub-module names: official -> ours.
+_BLOCK_RULES = {
+    "norm1.": "attention_norm.",
+    "norm2.": "ffn_norm.",
+    "attn.qkv.": "attention.qkv.",
+    "attn.proj.": "attention.out_proj.",
+    "mlp.fc1.": "ffn.fc1.",
+    "mlp.fc2.": "ffn.fc2.",
+}
+
+_PLACEHOLDERS = {
+    "{i}": r"(?P<i>\d+)",
+    "{j}": r"(?P<j>\d+)",
+    "{p}": r"(?P<p>weight|bias)",
+    "{rest}": r"(?P<rest>.+)",
+}
+
+
+def _compile(pattern: str) -> "re.Pattern":
+    regex = re.escape(pattern)
+    for name, group in _PLACEHOLDERS.items():
+        regex = regex.replace(re.escape(name), group)
+    return re.compile(regex + "$")
+
+
+_OFFICIAL_TO_OURS = [(_compile(a), b) for a, b in _KEY_RULES]
+_OURS_TO_OFFICIAL = [(_compile(b), a) for a, b in _KEY_RULES]
+
+
+def _swap_block_names(rest: str, table: Dict[str, str]) -> Optional[str]:
+    for prefix, replacement in table.items():
+        if rest.startswith(prefix):
+            return replacement + rest[len(prefix):]
+    return None
+
+
+def official_to_ours(key: str) -> Optional[str]:
+    """Maps one official parameter name to ours (None if unknown).
+
+    Arguments
+    ---------
+    key : str
+        Official (fairseq / FunASR) key, without ``d2v_model.`` prefixes.
+
+    Returns
+    -------
+    str or None
+
+    Example
+    -------
+    >>> official_to_ours("blocks.3.attn.qkv.weight")
+    'encoder.blocks.3.attention.qkv.weight'
+    >>> official_to_ours(
+    ...     "modality_encoders.AUDIO.relative_positional_encoder.1.0.bias")
+    'encoder.positional_conv.layers.0.bias'
+    """
+    for regex, template in _OFFICIAL_TO_OURS:
+        match = regex.match(key)
+        if not match:
+            continue
+        groups = match.groupdict()
+        if "j" in groups:
+            groups["i"] = str(int(groups.pop("j")) - 1)
+        if "rest" in groups:
+            groups["rest"] = _swap_block_names(groups["rest"], _BLOCK_RULES)
+            if groups["rest"] is None:
+                return None
+        out = template
+        for name, value in groups.items():
+            out = out.replace("{" + name + "}", value)
+        return out
+    return None
+
+
+def ours_to_official(key: str, extractor_mode: str = "layer_norm") -> Optional[str]:
+    """Maps one of our parameter names to the official name.
+
+    Arguments
+    ---------
+    key : str
+        Our parameter name.
+    extractor_mode : str
+        Front-end mode (the GroupNorm of ``default`` mode sits at ``.2``).
+
+    Returns
+    -------
+    str or None
+
+    Example
+    -------
+    >>> ours_to_official("encoder.prenet.0.ffn.fc1.bias")
+    'modality_encoders.AUDIO.context_encoder.blocks.0.mlp.fc1.bias'
+    """
+    inverse_blocks = {v: k for k, v in _BLOCK_RULES.items()}
+    for regex, official in _OURS_TO_OFFICIAL:
+        match = regex.match(key)
+        if not match:
+            continue
+        is_group_norm = official.endswith("conv_layers.{i}.2.{p}")
+        is_layer_norm = official.endswith("conv_layers.{i}.2.1.{p}")
+        if is_layer_norm and extractor_mode != "layer_norm":
+            continue
+        if is_group_norm and extractor_mode == "layer_norm":
+            continue
+        groups = match.groupdict()
+        if "{j}" in official:
+            groups["j"] = str(int(groups.pop("i")) + 1)
+        if "rest" in groups:
+            groups["rest"] = _swap_block_names(groups["rest"], inverse_blocks)
+            if groups["rest"] is None:
+                return None
+        out = official
+        for name, value in groups.items():
+            out = out.replace("{" + name + "}", value)
+        return out
+    return None
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be converted; the message names the file
+    and every offending key."""
+
+
+@dataclass
+class OfficialCheckpoint:
+    """An official checkpoint read from disk.
+
+    Arguments
+    ---------
+    config : Emotion2vecConfig
+        Architecture, from the checkpoint's own config, cross-checked
+        against the tensor shapes.
+    state_dict : dict
+        Parameters under OUR names.
+    labels : list of str
+        Head labels (``tokens.txt`` order), empty without head.
+    source : str
+        What was read.
+    official_config : dict
+        The official model config as found (kept for the record).
+    """
+
+    config: Emotion2vecConfig
+    state_dict: Dict[str, torch.Tensor]
+    labels: List[str] = field(default_factory=list)
+    source: str = ""
+    official_config: Dict = field(default_factory=dict)
+
+
+def _torch_load(path: Path):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: file not found") from None
+    except Exception as error:  # pickle with non-tensor objects
+        logger.info("%s: weights_only load failed (%s); retrying", path, error)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({error})") from None
+
+
+def read_yaml(path: Path) -> Dict:
+    """Reads a YAML file into a dict, with a clear error.
+
+    Arguments
+    ---------
+    path : Path
+        YAML file.
+
+    Returns
+    -------
+    dict
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as error:
+        raise CheckpointError(f"{path}: cannot read YAML ({error})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a mapping at top level")
+    return data
+
+
+def read_labels(path: Path) -> List[str]:
+    """Reads a ``tokens.txt`` label list (one label per line).
+
+    Arguments
+    ---------
+    path : Path
+        The token list.
+
+    Returns
+    -------
+    list of str
+    """
+    with open(path, encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def _unwrap_state_dict(obj, path) -> Tuple[Dict[str, torch.Tensor], Optional[Dict]]:
+    """Finds the state dict (and fairseq ``cfg``) inside a loaded object."""
+    cfg = None
+    if isinstance(obj, dict) and isinstance(obj.get("cfg"), dict):
+        cfg = obj["cfg"]
+    for key in ("state_dict", "model_state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not obj:
+        raise CheckpointError(f"{path}: no state dict found")
+    return obj, cfg
+
+
+def _strip_prefixes(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    out = {}
+    for key, value in state.items():
+        for prefix in ("module.", "d2v_model."):
+            if key.startswith(prefix):
+                key = key[len(prefix):]
+        out[key] = value
+    return out
+
+
+def map_official_state_dict(
+    state: Dict[str, torch.Tensor], source: str
+) -> Dict[str, torch.Tensor]:
+    """Renames an official state dict to our names, strictly.
+
+    ``_ema`` entries are dropped; a 4-D legacy ``alibi_scale`` is upgraded.
+
+    Arguments
+    ---------
+    state : dict
+        Official state dict (prefixes allowed).
+    source : str
+        File name for error messages.
+
+    Returns
+    -------
+    dict
+        State dict under our names.
+    """
+    state = _strip_prefixes(state)
+    mapped, unknown = {}, []
+    for key, value in state.items():
+        if key == "_ema" or key.startswith("_ema."):
+            continue
+        if not torch.is_tensor(value):
+            unknown.append(key)
+            continue
+        ours = official_to_ours(key)
+        if ours is None:
+            unknown.append(key)
+            continue
+        if ours == "encoder.alibi_scale" and value.dim() == 4:
+            value = value.unsqueeze(0)
+        mapped[ours] = value.float() if value.is_floating_point() else value
+    if unknown:
+        raise CheckpointError(
+            f"{source}: unexpected keys (not part of emotion2vec): "
+            + ", ".join(sorted(unknown))
+        )
+    return mapped
+
+
+def infer_config_from_state(state: Dict[str, torch.Tensor]) -> Dict:
+    """Architecture facts that the tensor shapes determine.
+
+    Arguments
+    ---------
+    state : dict
+        State dict under our names.
+
+    Returns
+    -------
+    dict
+        Config fields: embed_dim, num_heads, depth, prenet_depth, mlp_ratio,
+        num_extra_tokens, num_labels, decoder_dim (when present).
+    """
+
+    def count(prefix):
+        ids = {int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix)}
+        return max(ids) + 1 if ids else 0
+
+    facts = {}
+    if "encoder.utterance_tokens" in state:
+        _, E, D = state["encoder.utterance_tokens"].shape
+        facts.update(num_extra_tokens=E, embed_dim=D)
+    if "encoder.alibi_scale" in state:
+        facts["num_heads"] = state["encoder.alibi_scale"].shape[2]
+    facts["depth"] = count("encoder.blocks.")
+    facts["prenet_depth"] = count("encoder.prenet.")
+    fc1 = state.get("encoder.blocks.0.ffn.fc1.weight")
+    if fc1 is not None:
+        facts["mlp_ratio"] = fc1.shape[0] / fc1.shape[1]
+    facts["num_labels"] = state["head.weight"].shape[0] if "head.weight" in state else 0
+    if "decoder.proj.weight" in state:
+        facts["decoder_dim"] = state["decoder.proj.weight"].shape[1]
+    return facts
+
+
+#: Strides of the released conv front-end (shapes do not record strides).
+RELEASED_STRIDES = (5, 2, 2, 2, 2, 2, 2)
+
+
+def infer_geometry_from_state(state: Dict[str, torch.Tensor]) -> Dict:
+    """Conv geometry that only a config-less state dict needs inferred.
+
+    Channels and kernels come from the weights; strides are the released
+    ones (a state dict does not record them).
+
+    Arguments
+    ---------
+    state : dict
+        State dict under our names.
+
+    Returns
+    -------
+    dict
+        ``feature_encoder_spec``, positional conv and decoder fields.
+    """
+    facts = {}
+    convs = []
+    i = 0
+    while f"feature_extractor.layers.{i}.conv.weight" in state:
+        out_ch, _, kernel = state[f"feature_extractor.layers.{i}.conv.weight"].shape
+        convs.append((out_ch, kernel))
+        i += 1
+    if convs:
+        if len(convs) != len(RELEASED_STRIDES):
+            raise CheckpointError(
+                f"{len(convs)} conv layers: strides cannot be inferred without "
+                "a config (the releases have 7)"
+            )
+        facts["feature_encoder_spec"] = repr(
+            [(c, k, s) for (c, k), s in zip(convs, RELEASED_STRIDES)]
+        )
+        if f"feature_extractor.layers.1.norm.weight" not in state:
+            facts["extractor_mode"] = "default"
+    pos = [k for k in state if re.match(r"encoder\.positional_conv\.layers\.\d+\.weight$", k)]
+    if pos:
+        dim, per_group, kernel = state[pos[0]].shape
+        facts.update(
+            conv_pos_depth=len(pos),
+            conv_pos_groups=dim // per_group,
+            conv_pos_width=kernel * len(pos),
+        )
+    if "decoder.layers.0.weight" in state:
+        dec_dim, per_group, kernel = state["decoder.layers.0.weight"].shape
+        facts.update(
+            decoder_layers=sum(
+                1 for k in state if re.match(r"decoder\.layers\.\d+\.weight$", k)
+            ),
+            decoder_kernel=kernel,
+            decoder_groups=state["encoder.utterance_tokens"].shape[-1] // per_group,
+        )
+    return facts
+
+
+def check_against_model(config: Emotion2vecConfig, state: Dict, source: str):
+    """Builds the model for ``config`` and checks every key and shape.
+
+    Missing decoder keys are allowed (the decoder is then not built).
+
+    Arguments
+    ---------
+    config : Emotion2vecConfig
+        Architecture.
+    state : dict
+        State dict under our names.
+    source : str
+        File name for error messages.
+
+    Returns
+    -------
+    Emotion2vecConfig
+        The config, with ``build_decoder`` set to whether a decoder exists.
+    """
+    from emotion2vec.model import Emotion2vecModel
+
+    has_decoder = any(k.startswith("decoder.") for k in state)
+    config.build_decoder = has_decoder
+    with torch.device("meta"):
+        model = Emotion2vecModel(config)
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(
+        f"{k} (checkpoint {tuple(state[k].shape)}, model {tuple(expected[k])})"
+        for k in set(state) & set(expected)
+        if tuple(state[k].shape) != tuple(expected[k])
+    )
+    problems = []
+    if missing:
+        problems.append("missing keys: " + ", ".join(missing))
+    if unexpected:
+        problems.append("unexpected keys: " + ", ".join(unexpected))
+    if wrong:
+        problems.append("shape mismatches: " + ", ".join(wrong))
+    if problems:
+        raise CheckpointError(f"{source}: " + "; ".join(problems))
+    return config
+
+
+def _cross_check(config: Emotion2vecConfig, facts: Dict, source: str):
+    disagreements = []
+    for name, value in facts.items():
+        if name in ("num_labels", "decoder_dim"):
+            continue
+        if abs(float(getattr(config, name)) - float(value)) > 1e-6:
+            disagreements.append(f"{name}: config {getattr(config, name)}, weights {value}")
+    if disagreements:
+        raise CheckpointError(
+            f"{source}: config disagrees with the weights: " + "; ".join(disagreements)
+        )
+
+
+def build_checkpoint(
+    state: Dict[str, torch.Tensor],
+    official_conf: Optional[Dict],
+    normalize: Optional[bool],
+    labels: List[str],
+    source: str,
+) -> OfficialCheckpoint:
+    """Maps, cross-checks and validates an official state dict.
+
+    Arguments
+    ---------
+    state : dict
+        Official state dict.
+    official_conf : dict or None
+        Official model config; None = infer everything from shapes
+        (with the released defaults for what shapes do not determine).
+    normalize : bool or None
+        Input normalisation flag when it is stored outside the model config.
+    labels : list of str
+        Head labels.
+    source : str
+        For error messages.
+
+    Returns
+    -------
+    OfficialCheckpoint
+    """
+    mapped = map_official_state_dict(state, source)
+    facts = infer_config_from_state(mapped)
+    if official_conf is not None:
+        config = Emotion2vecConfig.from_official(official_conf, normalize=normalize)
+        _cross_check(config, facts, source)
+    else:
+        fields = {k: v for k, v in facts.items() if k != "num_labels"}
+        fields.update(infer_geometry_from_state(mapped))
+        config = Emotion2vecConfig(**fields)
+        logger.warning(
+            "%s: no config found; architecture inferred from the weights "
+            "(released strides and dropout values assumed)", source
+        )
+        if normalize is not None:
+            config.normalize = normalize
+    if "decoder_dim" in facts:
+        config.decoder_dim = facts["decoder_dim"]
+    config.num_labels = facts["num_labels"]
+    if labels and config.num_labels and len(labels) != config.num_labels:
+        raise CheckpointError(
+            f"{source}: {len(labels)} labels in the token list but the head "
+            f"has {config.num_labels} outputs"
+        )
+    if config.num_labels and not labels:
+        labels = [f"class_{i}" for i in range(config.num_labels)]
+        logger.warning("%s: head without token list; labels named class_N", source)
+    if not config.num_labels:
+        labels = []
+    config = check_against_model(config, mapped, source)
+    return OfficialCheckpoint(config, mapped, labels, source, official_conf or {})
+
+
+def _read_hub_folder(folder: Path) -> OfficialCheckpoint:
+    """FunASR / ModelScope / Hugging Face model folder."""
+    config_path = folder / "config.yaml"
+    meta = {}
+    if (folder / "configuration.json").is_file():
+        try:
+            meta = json.loads((folder / "configuration.json").read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise CheckpointError(f"{folder / 'configuration.json'}: {error}") from None
+    metas = meta.get("file_path_metas", {})
+    candidates = [metas.get("init_param"), "model.pt", "emotion2vec_base.pt"]
+    weights = next((folder / c for c in candidates if c and (folder / c).is_file()), None)
+    if weights is None:
+        pts = sorted(folder.glob("*.pt"))
+        if len(pts) != 1:
+            raise CheckpointError(
+                f"{folder}: no weights file (looked for model.pt, "
+                f"emotion2vec_base.pt{', or exactly one *.pt' if pts else ''})"
+            )
+        weights = pts[0]
+    obj = _torch_load(weights)
+    state, fairseq_cfg = _unwrap_state_dict(obj, weights)
+    model_conf, normalize = None, None
+    if config_path.is_file():
+        conf = read_yaml(config_path)
+        model_conf = conf.get("model_conf")
+        if model_conf is None:
+            raise CheckpointError(f"{config_path}: no model_conf section")
+    elif fairseq_cfg is not None:
+        model_conf = fairseq_cfg.get("model")
+    if fairseq_cfg is not None and isinstance(fairseq_cfg.get("task"), dict):
+        normalize = fairseq_cfg["task"].get("normalize")
+    token_name = (metas.get("tokenizer_conf") or {}).get("token_list") or "tokens.txt"
+    labels = read_labels(folder / token_name) if (folder / token_name).is_file() else []
+    return build_checkpoint(state, model_conf, normalize, labels, str(weights))
+
+
+def read_official_checkpoint(src) -> OfficialCheckpoint:
+    """Reads any released emotion2vec checkpoint layout.
+
+    Accepted ``src``:
+
+    * a fairseq trainer file (``emotion2vec_base.pt``: ``cfg`` + ``model``);
+    * a FunASR / ModelScope / Hugging Face folder (``config.yaml`` and
+      ``model.pt`` or ``emotion2vec_base.pt``, ``tokens.txt`` with a head);
+    * a bare state dict file with a ``config.yaml`` (FunASR) beside it, or
+      with no config (architecture inferred from shapes, released defaults
+      for the rest).
+
+    A ``head_proj.pt`` (or ``head.pt``) beside a headless fairseq file, with
+    a ``tokens.txt``, adds the classification head.
+
+    Arguments
+    ---------
+    src : str or Path
+        File or folder.
+
+    Returns
+    -------
+    OfficialCheckpoint
+    """
+    src = Path(src)
+    if src.is_dir():
+        return _read_hub_folder(src)
+    if not src.is_file():
+        raise CheckpointError(f"{src}: no such file or folder")
+    obj = _torch_load(src)
+    state, fairseq_cfg = _unwrap_state_dict(obj, src)
+    model_conf, normalize = None, None
+    if fairseq_cfg is not None:
+        model_conf = fairseq_cfg.get("model")
+        task = fairseq_cfg.get("task") or {}
+        normalize = task.get("normalize")
+    elif (src.parent / "config.yaml").is_file():
+        model_conf = read_yaml(src.parent / "config.yaml").get("model_conf")
+    state = dict(state)
+    for head_name in ("head_proj.pt", "head.pt"):
+        head_file = src.parent / head_name
+        if head_file.is_file() and "proj.weight" not in _strip_prefixes(state):
+            head = _torch_load(head_file)
+            state.update(_unwrap_state_dict(head, head_file)[0])
+    tokens = src.parent / "tokens.txt"
+    labels = read_labels(tokens) if tokens.is_file() else []
+    return build_checkpoint(state, model_conf, normalize, labels, str(src))
+
+
+def to_official_state_dict(
+    state: Dict[str, torch.Tensor], extractor_mode: str = "layer_norm"
+) -> Dict[str, torch.Tensor]:
+    """Renames our state dict to official (FunASR) key names.
+
+    Arguments
+    ---------
+    state : dict
+        Our state dict.
+    extractor_mode : str
+        Front-end mode of the model.
+
+    Returns
+    -------
+    dict
+        Official names, ready for FunASR's ``Emotion2vec`` model.
+    """
+    out = {}
+    for key, value in state.items():
+        official = ours_to_official(key, extractor_mode)
+        if official is None:
+            raise CheckpointError(f"no official name for parameter {key}")
+        out[official] = value
+    return out
