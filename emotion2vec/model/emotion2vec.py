@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from emotion2vec.model.config import Emotion2vecConfig
@@ -314,6 +313,7 @@ class Emotion2vecModel(nn.Module):
         wav_lens: Optional[torch.Tensor] = None,
         layers: Union[None, str, int, Sequence[int]] = None,
         sample_rate: int = SAMPLE_RATE,
+        normalize: Optional[bool] = None,
     ) -> FeatureOutput:
         """Computes frame, utterance and (optionally) per-block features.
 
@@ -327,6 +327,10 @@ class Emotion2vecModel(nn.Module):
             Block outputs to return (see ``resolve_layers``).
         sample_rate : int
             Sample rate of ``wavs`` (checked).
+        normalize : bool, optional
+            Normalise each waveform; None = as the model expects
+            (``config.normalize``). Pass False when the caller already
+            normalised the whole utterance (windowed extraction).
 
         Returns
         -------
@@ -334,7 +338,9 @@ class Emotion2vecModel(nn.Module):
         """
         wavs, lengths = self.check_input(wavs, wav_lens, sample_rate)
         layer_ids = self.resolve_layers(layers)
-        if self.config.normalize:
+        if normalize is None:
+            normalize = self.config.normalize
+        if normalize:
             wavs = self.normalize_waveforms(wavs, lengths)
         x, frame_lens, padding_mask = self.local_features(wavs, lengths)
         enc = self.encoder(

@@ -1,0 +1,152 @@
+"""The ``emotion2vec`` command line: a thin front over package functions.
+
+Each subcommand parses its arguments and calls one function of the
+package; errors the user can fix are printed as one line (no traceback)
+with exit status 2.
+
+Authors
+ * emotion2vec-sb contributors
+"""
+
+import argparse
+import logging
+import sys
+from typing import List, Optional
+
+SUBCOMMANDS = {}
+
+
+def subcommand(name: str, help_text: str, configure):
+    """Registers ``func(args) -> int`` as a subcommand.
+
+    Arguments
+    ---------
+    name : str
+        Subcommand name.
+    help_text : str
+        One-line help.
+    configure : callable
+        ``configure(parser)`` adds the subcommand's arguments.
+
+    Returns
+    -------
+    callable
+        Decorator.
+    """
+
+    def register(func):
+        SUBCOMMANDS[name] = (func, help_text, configure)
+        return func
+
+    return register
+
+
+def _configure_convert(p):
+    p.add_argument("src", help="released checkpoint file or hub folder")
+    p.add_argument("out_dir", help="model folder to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
+
+
+@subcommand(
+    "convert", "convert a released checkpoint into a model folder", _configure_convert
+)
+def run_convert(args) -> int:
+    """Runs ``emotion2vec convert``."""
+    from emotion2vec.convert import convert_checkpoint
+
+    out = convert_checkpoint(args.src, args.out_dir, overwrite=args.overwrite)
+    print(f"wrote {out}")
+    return 0
+
+
+
+def _configure_extract(p):
+    p.add_argument("inputs", nargs="+", metavar="AUDIO_OR_DIR")
+    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--out", required=True, help="output folder for .npy files")
+    p.add_argument("--granularity", choices=["frame", "utterance"], default="utterance")
+    p.add_argument("--layer", type=int, default=None,
+                   help="block index (prenet first; -1 = last, the default features)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--batch-seconds", type=float, default=160.0,
+                   help="padded audio per batch, seconds")
+    p.add_argument("--window", type=float, default=30.0,
+                   help="files longer than this (s) are encoded in windows")
+    p.add_argument("--context", type=float, default=5.0,
+                   help="context (s) on each side of a window")
+    p.add_argument("--overwrite", action="store_true", help="recompute existing outputs")
+    p.add_argument("--no-progress", action="store_true")
+
+
+@subcommand(
+    "extract", "extract features of audio files into .npy files", _configure_extract
+)
+def run_extract(args) -> int:
+    """Runs ``emotion2vec extract``."""
+    from emotion2vec.extract import extract_files
+    from emotion2vec.model_folder import load_model
+
+    model = load_model(args.model, device=args.device)
+    report = extract_files(
+        model, args.inputs, args.out, granularity=args.granularity,
+        layer=args.layer, batch_seconds=args.batch_seconds,
+        window_s=args.window, context_s=args.context,
+        overwrite=args.overwrite, progress=not args.no_progress,
+    )
+    for path, reason in report.failed:
+        print(f"skipped: {reason}", file=sys.stderr)
+    print(
+        f"{len(report.written)} written, {len(report.skipped_done)} already done, "
+        f"{len(report.failed)} failed -> {args.out}"
+    )
+    return 0 if report.ok else 1
+
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    parser = argparse.ArgumentParser(
+        prog="emotion2vec",
+        description="emotion2vec: speech emotion representation (SpeechBrain recipes)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true")
+    subs = parser.add_subparsers(dest="command", required=True)
+    for name, (func, help_text, configure) in SUBCOMMANDS.items():
+        sub = subs.add_parser(name, help=help_text, description=help_text)
+        configure(sub)
+        sub.set_defaults(func=func)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of the ``emotion2vec`` console script.
+
+    Arguments
+    ---------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status.
+    """
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        print(f"emotion2vec {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
