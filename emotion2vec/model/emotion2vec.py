@@ -233,14 +233,13 @@ class Emotion2vecModel(nn.Module):
         torch.Tensor
             Normalised ``[batch, samples]`` float32.
         """
-        wavs = wavs.float()
-        valid = (
-            torch.arange(wavs.shape[1], device=wavs.device) < lengths.unsqueeze(1)
-        ).float()
+        valid = torch.arange(wavs.shape[1], device=wavs.device) < lengths.unsqueeze(1)
+        wavs = wavs.float().masked_fill(~valid, 0.0)
         count = lengths.unsqueeze(1).float()
-        mean = (wavs * valid).sum(1, keepdim=True) / count
-        var = (((wavs - mean) * valid) ** 2).sum(1, keepdim=True) / count
-        return (wavs - mean) * torch.rsqrt(var + 1e-5) * valid
+        mean = wavs.sum(1, keepdim=True) / count
+        centred = (wavs - mean).masked_fill(~valid, 0.0)
+        var = (centred**2).sum(1, keepdim=True) / count
+        return centred * torch.rsqrt(var + 1e-5)
 
     def local_features(self, wavs: torch.Tensor, lengths: torch.Tensor):
         """Conv front-end + projection (what the teacher receives).
@@ -342,6 +341,9 @@ class Emotion2vecModel(nn.Module):
             normalize = self.config.normalize
         if normalize:
             wavs = self.normalize_waveforms(wavs, lengths)
+        else:
+            valid = torch.arange(wavs.shape[1], device=wavs.device) < lengths.unsqueeze(1)
+            wavs = wavs.masked_fill(~valid, 0.0)
         x, frame_lens, padding_mask = self.local_features(wavs, lengths)
         enc = self.encoder(
             x, padding_mask, return_block_outputs=layer_ids is not None
