@@ -1,0 +1,327 @@
+"""Pre-training manifest: one SpeechBrain CSV (``ID,wav,duration``) over
+several corpora.
+
+Sources are prepared corpus CSVs (``ID, wav, duration`` columns, extra
+columns ignored) and/or plain folders of audio scanned recursively. Durations
+of folder files come from ``soundfile.info`` (header only, no decoding).
+Unreadable files are logged with the reason and skipped; kept rows are
+filtered by duration, given unique IDs and written sorted by ID.
+
+The CSV is accompanied by a marker ``<out_csv>.done.json`` recording the
+settings, a hash of the CSV and the summary. An existing ``out_csv`` is only
+replaced when its marker proves this function wrote it, unchanged.
+
+Authors
+ * emotion2vec-sb contributors
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+import string
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import soundfile
+
+logger = logging.getLogger(__name__)
+
+MARKER_SUFFIX = ".done.json"
+_MARKER_VERSION = 1
+
+
+@dataclass
+class _Entry:
+    source: str
+    utt_id: str
+    wav: str
+    duration: float
+
+
+def _marker_path(out_csv: Path) -> Path:
+    return out_csv.with_name(out_csv.name + MARKER_SUFFIX)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _audio_duration(path: Path) -> tuple[float | None, str | None]:
+    """Duration in seconds from the header, or (None, reason)."""
+    try:
+        if path.stat().st_size == 0:
+            return None, "empty file"
+        info = soundfile.info(str(path))
+    except Exception as err:  # soundfile raises several types
+        return None, f"{type(err).__name__}: {err}"
+    if info.samplerate <= 0 or info.frames <= 0:
+        return None, "no audio frames"
+    return info.frames / info.samplerate, None
+
+
+def _is_hidden(rel: Path) -> bool:
+    return any(part.startswith(".") or part == "__MACOSX" for part in rel.parts)
+
+
+def _scan_folder(root, name, extensions, failures) -> list[_Entry]:
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and d != "__MACOSX"
+        )
+        for filename in sorted(filenames):
+            path = Path(dirpath) / filename
+            rel = path.relative_to(root)
+            if _is_hidden(rel) or path.suffix.lower() not in extensions:
+                continue
+            duration, reason = _audio_duration(path)
+            if duration is None:
+                failures.append((str(path), reason))
+                continue
+            utt_id = rel.with_suffix("").as_posix().replace("/", "_")
+            wav = os.path.abspath(path)
+            entries.append(_Entry(name, utt_id, wav, duration))
+    return entries
+
+
+def _read_csv(csv_path, name, replacements, verify, failures) -> list[_Entry]:
+    entries = []
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"ID", "wav"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{csv_path}: missing column(s) {sorted(missing)}")
+        for row in reader:
+            wav = string.Template(row["wav"]).safe_substitute(replacements)
+            if "$" in wav:
+                failures.append((wav, "unresolved placeholder in path"))
+                continue
+            path = Path(wav)
+            if not path.is_absolute():
+                path = csv_path.parent / path
+            if not path.is_file():
+                failures.append((str(path), "file not found"))
+                continue
+            try:
+                duration = float(row.get("duration") or "nan")
+            except ValueError:
+                duration = float("nan")
+            if verify or not duration > 0:
+                duration, reason = _audio_duration(path)
+                if duration is None:
+                    failures.append((str(path), reason))
+                    continue
+            wav = os.path.abspath(path)
+            entries.append(_Entry(name, row["ID"], wav, duration))
+    return entries
+
+
+def _unique_ids(entries: list[_Entry]) -> int:
+    """Prefixes duplicated IDs with their source name (then a counter);
+    returns the number of renamed rows."""
+    counts: dict[str, int] = {}
+    for entry in entries:
+        counts[entry.utt_id] = counts.get(entry.utt_id, 0) + 1
+    used = {e.utt_id for e in entries if counts[e.utt_id] == 1}
+    renamed = 0
+    for entry in sorted(entries, key=lambda e: (e.utt_id, e.source, e.wav)):
+        if counts[entry.utt_id] == 1:
+            continue
+        candidate = f"{entry.source}_{entry.utt_id}"
+        k = 2
+        while candidate in used:
+            candidate = f"{entry.source}_{entry.utt_id}_{k}"
+            k += 1
+        used.add(candidate)
+        entry.utt_id = candidate
+        renamed += 1
+    return renamed
+
+
+def _source_names(sources: Sequence[Path]) -> list[str]:
+    names, seen = [], {}
+    for src in sources:
+        base = src.stem if src.is_file() else src.name
+        seen[base] = seen.get(base, 0) + 1
+        names.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
+    return names
+
+
+def _check_existing(out_csv: Path) -> dict | None:
+    """Raises if ``out_csv`` exists and is not ours; returns the stored
+    marker when it is ours."""
+    marker = _marker_path(out_csv)
+    if not out_csv.exists():
+        return None
+    if not marker.is_file():
+        raise FileExistsError(
+            f"{out_csv} exists and was not written by build_pretrain_manifest "
+            f"(no {marker.name}); refusing to overwrite it. Remove it or "
+            "choose another output path."
+        )
+    with open(marker, encoding="utf-8") as handle:
+        stored = json.load(handle)
+    if stored.get("csv_sha256") != _sha256(out_csv):
+        raise FileExistsError(
+            f"{out_csv} was modified after build_pretrain_manifest wrote it "
+            f"(hash differs from {marker.name}); refusing to overwrite it."
+        )
+    return stored
+
+
+def build_pretrain_manifest(
+    sources: Sequence[str | os.PathLike],
+    out_csv: str | os.PathLike,
+    min_duration: float | None = 2.0,
+    max_duration: float | None = None,
+    extensions: Iterable[str] = (".wav", ".flac", ".ogg"),
+    replacements: dict[str, str] | None = None,
+    verify_csv_audio: bool = False,
+    rebuild: bool = False,
+) -> dict:
+    """Builds the pre-training CSV from corpus CSVs and audio folders.
+
+    Arguments
+    ---------
+    sources : sequence of str or path
+        Prepared CSVs (``ID, wav`` and usually ``duration`` columns; relative
+        ``wav`` paths are relative to the CSV) and/or folders scanned
+        recursively for ``extensions`` (hidden entries, ``__MACOSX`` and
+        zero-byte files are skipped).
+    out_csv : str or path
+        Output CSV. Never replaces a file this function did not write.
+    min_duration : float, optional
+        Shortest kept file in seconds (default 2 s = data2vec 2.0
+        ``min_sample_size`` 32000 at 16 kHz); None for no bound.
+    max_duration : float, optional
+        Longest kept file; None (default) for no bound (pre-training crops
+        long files instead, to 20 s in the data2vec 2.0 recipe).
+    extensions : iterable of str
+        Audio file suffixes of folder sources (case-insensitive).
+    replacements : dict, optional
+        ``$name`` substitutions for CSV ``wav`` fields (e.g.
+        ``{"data_root": "/data/IEMOCAP"}``).
+    verify_csv_audio : bool
+        Read the header of every CSV file too (default: trust the CSV
+        ``duration`` and only check that the file exists).
+    rebuild : bool
+        Rebuild even when ``out_csv`` was written with the same settings
+        (default: reuse it and return the stored summary).
+
+    Returns
+    -------
+    summary : dict
+        ``count``, ``total_hours``, ``min_duration``, ``mean_duration``,
+        ``max_duration`` (seconds, None when empty), ``kept``, ``filtered``
+        (``filtered_short`` + ``filtered_long``), ``failed``, ``renamed``
+        (rows whose ID was prefixed) and ``failures`` (``[file, reason]``).
+
+    Example
+    -------
+    >>> import tempfile, numpy
+    >>> tmp = Path(tempfile.mkdtemp())
+    >>> (tmp / "audio").mkdir()
+    >>> soundfile.write(tmp / "audio" / "a.wav", numpy.zeros(48000), 16000)
+    >>> summary = build_pretrain_manifest([tmp / "audio"], tmp / "train.csv")
+    >>> summary["count"], summary["max_duration"]
+    (1, 3.0)
+    >>> (tmp / "train.csv").read_text().splitlines()[0]
+    'ID,wav,duration'
+    >>> import shutil; shutil.rmtree(tmp)
+    """
+    out_csv = Path(out_csv)
+    paths = [Path(s) for s in sources]
+    exts = tuple(sorted({"." + e.lower().lstrip(".") for e in extensions}))
+    settings = {
+        "version": _MARKER_VERSION,
+        "sources": [os.path.abspath(p) for p in paths],
+        "min_duration": min_duration,
+        "max_duration": max_duration,
+        "extensions": list(exts),
+        "replacements": dict(replacements or {}),
+        "verify_csv_audio": bool(verify_csv_audio),
+    }
+    stored = _check_existing(out_csv)
+    same = stored is not None and stored.get("settings") == settings
+    if same and not rebuild:
+        logger.info("%s already built with these settings; reusing it", out_csv)
+        return stored["summary"]
+
+    failures: list[tuple[str, str]] = []
+    entries: list[_Entry] = []
+    for path, name in zip(paths, _source_names(paths)):
+        if path.is_dir():
+            found = _scan_folder(path, name, exts, failures)
+        elif path.is_file() and path.suffix.lower() == ".csv":
+            found = _read_csv(
+                path, name, settings["replacements"], verify_csv_audio, failures
+            )
+        else:
+            raise FileNotFoundError(
+                f"source {path} is neither a folder nor a CSV file"
+            )
+        logger.info("source %s (%s): %d readable files", name, path, len(found))
+        entries.extend(found)
+    for file, reason in failures:
+        logger.warning("skipping %s: %s", file, reason)
+
+    short, long_ = [], []
+    if min_duration is not None:
+        short = [e for e in entries if e.duration < min_duration]
+    if max_duration is not None:
+        long_ = [e for e in entries if e.duration > max_duration]
+    dropped = {id(e) for e in short + long_}
+    kept = [e for e in entries if id(e) not in dropped]
+    renamed = _unique_ids(kept)
+    kept.sort(key=lambda e: e.utt_id)
+
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_csv.with_name(out_csv.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ID", "wav", "duration"])
+        for entry in kept:
+            writer.writerow([entry.utt_id, entry.wav, f"{entry.duration:.5f}"])
+    os.replace(tmp, out_csv)
+
+    durations = [e.duration for e in kept]
+    summary = {
+        "count": len(kept),
+        "total_hours": sum(durations) / 3600.0,
+        "min_duration": min(durations) if durations else None,
+        "mean_duration": sum(durations) / len(durations) if durations else None,
+        "max_duration": max(durations) if durations else None,
+        "kept": len(kept),
+        "filtered": len(dropped),
+        "filtered_short": len(short),
+        "filtered_long": len(long_),
+        "failed": len(failures),
+        "renamed": renamed,
+        "failures": [list(f) for f in failures],
+    }
+    marker = {
+        "settings": settings,
+        "csv_sha256": _sha256(out_csv),
+        "summary": summary,
+    }
+    with open(_marker_path(out_csv), "w", encoding="utf-8") as handle:
+        json.dump(marker, handle, indent=2)
+    logger.info(
+        "pre-training manifest %s: %d files, %.2f h (kept %d, filtered %d "
+        "[short %d, long %d], failed %d, renamed %d)",
+        out_csv, summary["count"], summary["total_hours"], summary["kept"],
+        summary["filtered"], summary["filtered_short"],
+        summary["filtered_long"], summary["failed"], summary["renamed"],
+    )
+    if not kept:
+        logger.warning("pre-training manifest %s is empty", out_csv)
+    return summary
