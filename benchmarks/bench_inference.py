@@ -59,7 +59,7 @@ def build_official(config, state_dict):
     except Exception:
         return None
     conf = official_model_conf(config)
-    model = Emotion2vec(**conf, vocab_size=-1)
+    model = Emotion2vec(model_conf=conf, vocab_size=-1)
     official = to_official_state_dict(
         {k: v for k, v in state_dict.items() if not k.startswith("decoder.")}
     )
