@@ -1,0 +1,5 @@
+"""Downstream evaluation: folds, metrics and (later) heads and training.
+
+Authors
+ * emotion2vec-sb contributors
+"""

@@ -1,0 +1,526 @@
+"""Train/valid/test folds of the emotion2vec evaluation protocols.
+
+All generators take manifest rows (dicts with ``ID`` and, depending on the
+protocol, ``session``, ``speaker`` or ``split``) and return :class:`Fold`
+objects holding sorted utterance IDs:
+
+* ``loso_session`` (:func:`leave_one_session_out`): one fold per session;
+  test = the session, valid = a random ``valid_ratio`` of the other
+  sessions drawn with ONE seeded generator that continues across folds
+  (like the official IEMOCAP downstream code).
+* ``loso_speaker`` (:func:`leave_one_speaker_out`): one fold per speaker;
+  valid = the other speaker of the same session by default.
+* ``random_kfold`` (:func:`random_kfold`): shuffle once, cut into k
+  chunks; fold i tests on chunk i and validates on chunk i+1 (mod k).
+* ``predefined`` (:func:`predefined_split`): official train/valid/test.
+
+``valid_is_test=True`` gives the paper's "*" variant: valid = test and
+the whole non-test pool trains. Every fold checks itself on creation (ID
+sets disjoint, no empty train/test) and the speaker/session protocols also
+check that no speaker (or session) is in both train and test.
+
+Authors
+ * emotion2vec-sb contributors
+"""
+
+import re
+from dataclasses import dataclass
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
+
+import numpy as np
+
+Rows = Sequence[Mapping[str, Any]]
+
+
+class FoldError(ValueError):
+    """A fold that leaks data, or rows that cannot make the folds asked for."""
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One train/valid/test split.
+
+    Arguments
+    ---------
+    name : str
+        Folder-safe fold name, e.g. ``session1``, ``speaker_Ses01F``, ``fold03``.
+    train_ids : tuple of str
+        Training utterance IDs (sorted).
+    valid_ids : tuple of str
+        Validation IDs (sorted); equal to ``test_ids`` when ``valid_is_test``.
+    test_ids : tuple of str
+        Test IDs (sorted).
+    valid_is_test : bool
+        The paper's "*" variant (validation on the test fold).
+
+    Example
+    -------
+    >>> fold = Fold("demo", ("a", "b"), ("c",), ("d",))
+    >>> fold.sizes()
+    (2, 1, 1)
+    >>> Fold("bad", ("a", "b"), ("b",), ("d",))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    emotion2vec.downstream.folds.FoldError: fold 'bad': 1 ID(s) in both train and valid...
+    """
+
+    name: str
+    train_ids: Tuple[str, ...]
+    valid_ids: Tuple[str, ...]
+    test_ids: Tuple[str, ...]
+    valid_is_test: bool = False
+
+    def __post_init__(self):
+        for field in ("train_ids", "valid_ids", "test_ids"):
+            ids = tuple(sorted(getattr(self, field)))
+            if len(set(ids)) != len(ids):
+                raise FoldError(f"fold {self.name!r}: duplicate IDs in {field}")
+            object.__setattr__(self, field, ids)
+        if not self.train_ids or not self.test_ids:
+            raise FoldError(
+                f"fold {self.name!r}: empty train or test set (sizes {self.sizes()})"
+            )
+        if self.valid_is_test and self.valid_ids != self.test_ids:
+            raise FoldError(f"fold {self.name!r}: valid_is_test but valid differs from test")
+        pairs = [("train", "test")] + (
+            [] if self.valid_is_test else [("train", "valid"), ("valid", "test")]
+        )
+        for a, b in pairs:
+            _check_disjoint(
+                self.name, a, getattr(self, f"{a}_ids"), b, getattr(self, f"{b}_ids")
+            )
+
+    def sizes(self) -> Tuple[int, int, int]:
+        """Number of train, valid and test IDs."""
+        return len(self.train_ids), len(self.valid_ids), len(self.test_ids)
+
+    def check_groups(
+        self, group_of: Mapping[str, str], column: str, include_valid: bool = False
+    ) -> None:
+        """Raises :class:`FoldError` if a group (speaker, session) is in train and test.
+
+        Arguments
+        ---------
+        group_of : mapping
+            ID -> group value.
+        column : str
+            Group name for the message (``speaker``, ``session``).
+        include_valid : bool
+            Also require valid groups to be absent from train and test.
+        """
+        sets = {
+            name: {group_of[i] for i in ids}
+            for name, ids in (
+                ("train", self.train_ids),
+                ("valid", self.valid_ids),
+                ("test", self.test_ids),
+            )
+        }
+        pairs = [("train", "test")]
+        if include_valid and not self.valid_is_test:
+            pairs += [("train", "valid"), ("valid", "test")]
+        for a, b in pairs:
+            shared = sorted(sets[a] & sets[b])
+            if shared:
+                raise FoldError(
+                    f"fold {self.name!r}: {column}(s) {shared} in both {a} and {b}"
+                )
+
+
+def _check_disjoint(
+    name: str, a: str, ids_a: Iterable[str], b: str, ids_b: Iterable[str]
+) -> None:
+    shared = sorted(set(ids_a) & set(ids_b))
+    if shared:
+        raise FoldError(
+            f"fold {name!r}: {len(shared)} ID(s) in both {a} and {b}, e.g. {shared[:3]}"
+        )
+
+
+def _natural_key(value: str) -> List[Union[int, str]]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(value))]
+
+
+def _column(rows: Rows, column: str) -> Dict[str, str]:
+    """ID -> value of ``column``; checks IDs are unique and the column exists."""
+    if not rows:
+        raise FoldError("no rows to split")
+    values: Dict[str, str] = {}
+    for row in rows:
+        if "ID" not in row:
+            raise FoldError(f"row without an ID column: {dict(row)}")
+        if column not in row or row[column] in (None, ""):
+            raise FoldError(
+                f"row {row['ID']!r} has no {column!r} value (columns: {sorted(row)})"
+            )
+        if row["ID"] in values:
+            raise FoldError(f"duplicate ID {row['ID']!r} in the rows")
+        values[str(row["ID"])] = str(row[column])
+    return values
+
+
+def _ids(rows: Rows) -> List[str]:
+    return sorted(_column(rows, "ID"))
+
+
+def _random_valid(
+    pool: Sequence[str], valid_ratio: float, rng: np.random.Generator
+) -> Tuple[list, list]:
+    """Splits ``pool`` like torch ``random_split(pool, [int((1-r)n), rest])``."""
+    if not 0.0 < valid_ratio < 1.0:
+        raise FoldError(f"valid_ratio must be in (0, 1), got {valid_ratio}")
+    order = rng.permutation(len(pool))
+    n_train = int((1.0 - valid_ratio) * len(pool))
+    if n_train == 0 or n_train == len(pool):
+        raise FoldError(
+            f"cannot take {valid_ratio:.0%} of {len(pool)} utterances for validation"
+        )
+    train = [pool[i] for i in order[:n_train]]
+    valid = [pool[i] for i in order[n_train:]]
+    return train, valid
+
+
+def _check_rows_groups(
+    folds: List[Fold], group_of: Mapping[str, str], column: str, include_valid=False
+) -> None:
+    for fold in folds:
+        fold.check_groups(group_of, column, include_valid)
+
+
+def leave_one_session_out(
+    rows: Rows, valid_ratio: float = 0.2, seed: int = 42, valid_is_test: bool = False
+) -> List[Fold]:
+    """One fold per session: test on it, train and validate on the others.
+
+    Validation is a random ``valid_ratio`` of the other sessions' utterances
+    (``int((1 - valid_ratio) * n)`` train, the rest valid). One generator
+    seeded once draws the splits of all folds in session order, as the
+    official code does with ``torch.manual_seed`` + ``random_split``.
+
+    Arguments
+    ---------
+    rows : sequence of mapping
+        Manifest rows with ``ID`` and ``session`` (and ``speaker``, checked
+        for leakage when present).
+    valid_ratio : float
+        Fraction of the training pool used for validation.
+    seed : int
+        Seed of the generator shared by all folds.
+    valid_is_test : bool
+        Validate on the test session and train on all other utterances.
+
+    Returns
+    -------
+    list of Fold
+        Named ``session<s>``, in natural session order.
+
+    Example
+    -------
+    >>> rows = [dict(ID=f"u{i}", session=str(i % 3 + 1)) for i in range(30)]
+    >>> [(f.name, f.sizes()) for f in leave_one_session_out(rows)]
+    [('session1', (16, 4, 10)), ('session2', (16, 4, 10)), ('session3', (16, 4, 10))]
+    """
+    session_of = _column(rows, "session")
+    sessions = sorted(set(session_of.values()), key=_natural_key)
+    if len(sessions) < 2:
+        raise FoldError(f"leave-one-session-out needs at least 2 sessions, found {sessions}")
+    rng = np.random.default_rng(seed)
+    ids = sorted(session_of)
+    folds = []
+    for session in sessions:
+        test = [i for i in ids if session_of[i] == session]
+        pool = [i for i in ids if session_of[i] != session]
+        if valid_is_test:
+            train, valid = pool, test
+        else:
+            train, valid = _random_valid(pool, valid_ratio, rng)
+        folds.append(Fold(f"session{session}", train, valid, test, valid_is_test))
+    _check_rows_groups(folds, session_of, "session")
+    if all("speaker" in row and row["speaker"] not in (None, "") for row in rows):
+        _check_rows_groups(folds, _column(rows, "speaker"), "speaker")
+    return folds
+
+
+def _same_session_partner(
+    speaker: str, speakers_by_session: Mapping[str, List[str]], session_of_spk
+) -> str:
+    session = session_of_spk[speaker]
+    others = [s for s in speakers_by_session[session] if s != speaker]
+    if len(others) != 1:
+        raise FoldError(
+            f"valid='same_session' needs exactly one other speaker in session {session} "
+            f"for test speaker {speaker!r}, found {others}; "
+            "pass valid='next_speaker' or a mapping"
+        )
+    return others[0]
+
+
+def leave_one_speaker_out(
+    rows: Rows,
+    valid: Union[str, Mapping[str, str]] = "same_session",
+    seed: int = 42,
+    valid_ratio: float = 0.2,
+    valid_is_test: bool = False,
+) -> List[Fold]:
+    """One fold per speaker: test on the speaker, validate on another one.
+
+    Arguments
+    ---------
+    rows : sequence of mapping
+        Manifest rows with ``ID`` and ``speaker`` (and ``session`` for
+        ``valid="same_session"``).
+    valid : str or mapping
+        Validation source: ``"same_session"`` (the other speaker of the test
+        speaker's session, SpeechBrain's IEMOCAP convention),
+        ``"next_speaker"`` (the next speaker in natural order, cyclic),
+        ``"random"`` (a random ``valid_ratio`` of the other speakers'
+        utterances, one generator across folds) or a mapping
+        test speaker -> validation speaker.
+    seed : int
+        Seed for ``valid="random"``.
+    valid_ratio : float
+        Validation fraction for ``valid="random"``.
+    valid_is_test : bool
+        Validate on the test speaker and train on all other speakers.
+
+    Returns
+    -------
+    list of Fold
+        Named ``speaker_<speaker>``, in natural speaker order.
+
+    Example
+    -------
+    >>> rows = [dict(ID=f"u{i}", speaker=f"Ses0{i % 2 + 1}{'FM'[i % 4 // 2]}",
+    ...              session=str(i % 2 + 1)) for i in range(16)]
+    >>> folds = leave_one_speaker_out(rows)
+    >>> [(f.name, f.sizes()) for f in folds][:2]
+    [('speaker_Ses01F', (8, 4, 4)), ('speaker_Ses01M', (8, 4, 4))]
+    """
+    speaker_of = _column(rows, "speaker")
+    speakers = sorted(set(speaker_of.values()), key=_natural_key)
+    if len(speakers) < (2 if valid_is_test else 3):
+        raise FoldError(
+            "leave-one-speaker-out needs at least 3 speakers (2 with valid_is_test), "
+            f"found {speakers}"
+        )
+    ids = sorted(speaker_of)
+    by_speaker = {s: [i for i in ids if speaker_of[i] == s] for s in speakers}
+    pick = (
+        _valid_speaker_picker(rows, valid, speakers, speaker_of) if not valid_is_test else None
+    )
+    rng = np.random.default_rng(seed)
+    folds = []
+    for speaker in speakers:
+        test = by_speaker[speaker]
+        pool = [i for i in ids if speaker_of[i] != speaker]
+        if valid_is_test:
+            train, valid_ids = pool, test
+        elif valid == "random":
+            train, valid_ids = _random_valid(pool, valid_ratio, rng)
+        else:
+            valid_speaker = pick(speaker)
+            if valid_speaker == speaker or valid_speaker not in by_speaker:
+                raise FoldError(
+                    f"invalid validation speaker {valid_speaker!r} "
+                    f"for test speaker {speaker!r}"
+                )
+            valid_ids = by_speaker[valid_speaker]
+            train = [i for i in pool if speaker_of[i] != valid_speaker]
+        folds.append(Fold(f"speaker_{speaker}", train, valid_ids, test, valid_is_test))
+    _check_rows_groups(folds, speaker_of, "speaker", include_valid=valid != "random")
+    return folds
+
+
+def _valid_speaker_picker(rows, valid, speakers, speaker_of) -> Callable[[str], str]:
+    if isinstance(valid, Mapping):
+        missing = [s for s in speakers if s not in valid]
+        if missing:
+            raise FoldError(f"valid mapping has no validation speaker for {missing}")
+        return lambda speaker: str(valid[speaker])
+    if valid == "next_speaker":
+        return lambda speaker: speakers[(speakers.index(speaker) + 1) % len(speakers)]
+    if valid == "same_session":
+        session_of = _column(rows, "session")
+        session_of_spk: Dict[str, str] = {}
+        for utt, speaker in speaker_of.items():
+            if session_of_spk.setdefault(speaker, session_of[utt]) != session_of[utt]:
+                raise FoldError(
+                    f"speaker {speaker!r} appears in several sessions; "
+                    "use valid='next_speaker'"
+                )
+        by_session: Dict[str, List[str]] = {}
+        for speaker in speakers:
+            by_session.setdefault(session_of_spk[speaker], []).append(speaker)
+        return lambda speaker: _same_session_partner(speaker, by_session, session_of_spk)
+    if valid == "random":
+        return lambda speaker: ""
+    raise FoldError(
+        f"unknown valid={valid!r}; use 'same_session', 'next_speaker', 'random' or a mapping"
+    )
+
+
+def random_kfold(
+    rows: Rows, k: int = 10, seed: int = 42, valid_is_test: bool = False
+) -> List[Fold]:
+    """Random k-fold CV with 80/10/10-style train/valid/test (for k=10).
+
+    The IDs (sorted) are shuffled once with ``seed`` and cut into ``k``
+    near-equal chunks; fold i tests on chunk i, validates on chunk
+    (i + 1) mod k and trains on the rest, so every utterance is tested
+    exactly once. Speaker-dependent by design.
+
+    Arguments
+    ---------
+    rows : sequence of mapping
+        Manifest rows with ``ID``.
+    k : int
+        Number of folds (at least 3; 2 with ``valid_is_test``).
+    seed : int
+        Shuffle seed.
+    valid_is_test : bool
+        Validate on the test chunk and train on the other k-1 chunks.
+
+    Returns
+    -------
+    list of Fold
+        Named ``fold01`` ... ``fold<k>``.
+
+    Example
+    -------
+    >>> rows = [dict(ID=f"u{i:02d}") for i in range(25)]
+    >>> [f.sizes() for f in random_kfold(rows, k=5)]
+    [(15, 5, 5), (15, 5, 5), (15, 5, 5), (15, 5, 5), (15, 5, 5)]
+    """
+    ids = _ids(rows)
+    if k < (2 if valid_is_test else 3):
+        raise FoldError(f"random_kfold needs k >= 3 (k >= 2 with valid_is_test), got k={k}")
+    if len(ids) < k:
+        raise FoldError(f"cannot make {k} folds from {len(ids)} utterances")
+    order = np.random.default_rng(seed).permutation(len(ids))
+    chunks = [[ids[i] for i in chunk] for chunk in np.array_split(order, k)]
+    width = max(2, len(str(k)))
+    folds = []
+    for i in range(k):
+        test = chunks[i]
+        valid = test if valid_is_test else chunks[(i + 1) % k]
+        skip = {i} if valid_is_test else {i, (i + 1) % k}
+        train = [utt for j, chunk in enumerate(chunks) if j not in skip for utt in chunk]
+        folds.append(Fold(f"fold{i + 1:0{width}d}", train, valid, test, valid_is_test))
+    return folds
+
+
+_SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "valid": "valid",
+    "validation": "valid",
+    "val": "valid",
+    "dev": "valid",
+    "test": "test",
+}
+
+
+def predefined_split(
+    rows: Rows, column: str = "split", valid_ratio: Optional[float] = None, seed: int = 42
+) -> List[Fold]:
+    """The official split given in a column of the rows (one fold).
+
+    Arguments
+    ---------
+    rows : sequence of mapping
+        Manifest rows with ``ID`` and ``column`` ∈ train/valid/test
+        (``dev``, ``val``, ``validation`` are read as valid; case-insensitive).
+    column : str
+        Column holding the split.
+    valid_ratio : float, optional
+        When the rows have no validation part (e.g. RESD), take this random
+        fraction of train as validation.
+    seed : int
+        Seed for ``valid_ratio``.
+
+    Returns
+    -------
+    list of Fold
+        A single fold named ``predefined``.
+
+    Example
+    -------
+    >>> rows = [dict(ID="a", split="train"), dict(ID="b", split="dev"),
+    ...         dict(ID="c", split="test"), dict(ID="d", split="train")]
+    >>> fold = predefined_split(rows)[0]
+    >>> fold.name, fold.train_ids, fold.valid_ids, fold.test_ids
+    ('predefined', ('a', 'd'), ('b',), ('c',))
+    """
+    split_of = _column(rows, column)
+    parts: Dict[str, List[str]] = {"train": [], "valid": [], "test": []}
+    for utt in sorted(split_of):
+        value = split_of[utt].strip().lower()
+        if value not in _SPLIT_ALIASES:
+            raise FoldError(
+                f"row {utt!r}: unknown {column} value {split_of[utt]!r} "
+                "(use train, valid or test)"
+            )
+        parts[_SPLIT_ALIASES[value]].append(utt)
+    if not parts["valid"]:
+        if valid_ratio is None:
+            raise FoldError(
+                f"no validation rows in column {column!r}; "
+                "pass valid_ratio to take part of train"
+            )
+        parts["train"], parts["valid"] = _random_valid(
+            parts["train"], valid_ratio, np.random.default_rng(seed)
+        )
+    return [Fold("predefined", parts["train"], parts["valid"], parts["test"])]
+
+
+PROTOCOLS: Dict[str, Callable[..., List[Fold]]] = {
+    "loso_session": leave_one_session_out,
+    "loso_speaker": leave_one_speaker_out,
+    "random_kfold": random_kfold,
+    "predefined": predefined_split,
+}
+"""Protocol name -> fold generator."""
+
+
+def make_folds(protocol: str, rows: Rows, **kwargs) -> List[Fold]:
+    """Builds the folds of an evaluation protocol by name.
+
+    Arguments
+    ---------
+    protocol : str
+        ``loso_session``, ``loso_speaker``, ``random_kfold`` or ``predefined``.
+    rows : sequence of mapping
+        Manifest rows.
+    **kwargs
+        Options of the protocol's generator.
+
+    Returns
+    -------
+    list of Fold
+
+    Example
+    -------
+    >>> rows = [dict(ID=f"u{i}") for i in range(10)]
+    >>> len(make_folds("random_kfold", rows, k=5, seed=0))
+    5
+    >>> make_folds("loso", rows)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown protocol 'loso'; use one of: loso_session, loso_speaker, ...
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(
+            f"unknown protocol {protocol!r}; use one of: {', '.join(sorted(PROTOCOLS))}"
+        )
+    return PROTOCOLS[protocol](rows, **kwargs)
