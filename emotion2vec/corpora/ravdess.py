@@ -1,0 +1,171 @@
+"""RAVDESS (speech) preparation.
+
+Reads the ``Audio_Speech_Actors_01-24`` release however it was extracted
+(files are matched by their 7-field name anywhere under the source folder,
+hidden/AppleDouble entries skipped, duplicate copies from mirrors kept
+once, song files and video modalities ignored) and writes
+``OUT_DIR/ravdess.csv`` with ``ID, wav, duration, label, speaker, gender,
+session`` plus the raw codes. Labels come from the file name, never from a
+folder name. Audio stays where it is (48 kHz): ``emotion2vec.audio``
+downmixes and resamples to 16 kHz when it is read.
+
+Authors
+ * emotion2vec-sb contributors
+"""
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+from emotion2vec.audio import AudioError, is_hidden_path
+from emotion2vec.corpora import register_corpus
+from emotion2vec.corpora.common import (
+    PrepError,
+    SkipLog,
+    check_prepared,
+    count_by,
+    log_counts,
+    probe_audio,
+    write_manifest,
+)
+
+logger = logging.getLogger(__name__)
+
+CSV_NAME = "ravdess.csv"
+FILE_PATTERN = re.compile(
+    r"^(0[1-3])-(0[12])-(0[1-8])-(0[12])-(0[12])-(0[12])-(\d{2})\.wav$", re.IGNORECASE
+)
+EMOTIONS = {
+    "01": "neutral", "02": "calm", "03": "happy", "04": "sad",
+    "05": "angry", "06": "fearful", "07": "disgust", "08": "surprised",
+}
+EXTRA_COLUMNS = ("emo_raw", "intensity", "statement", "repetition")
+#: Full release: 60 speech files per actor, 24 actors.
+EXPECTED_PER_CLASS = {"neutral": 96, **{name: 192 for name in list(EMOTIONS.values())[1:]}}
+
+
+def parse_ravdess_name(name: str) -> Optional[Dict[str, str]]:
+    """Decodes a RAVDESS file name; None when it is not one.
+
+    Arguments
+    ---------
+    name : str
+        File name (basename).
+
+    Returns
+    -------
+    dict or None
+        ``modality, channel, emotion, intensity, statement, repetition,
+        actor`` codes.
+
+    Example
+    -------
+    >>> parse_ravdess_name("03-01-05-02-01-02-07.wav")["emotion"]
+    '05'
+    >>> parse_ravdess_name("notes.wav") is None
+    True
+    """
+    match = FILE_PATTERN.match(name)
+    if not match:
+        return None
+    keys = ("modality", "channel", "emotion", "intensity", "statement", "repetition", "actor")
+    return dict(zip(keys, match.groups()))
+
+
+@register_corpus("ravdess")
+def prepare_ravdess(
+    src_dir: Union[str, Path],
+    out_dir: Union[str, Path],
+    emotions: Optional[Sequence[str]] = None,
+    decode_audio: bool = False,
+) -> Path:
+    """Writes ``OUT_DIR/ravdess.csv`` from a RAVDESS speech release.
+
+    A second call with the same options reuses the CSV; an existing CSV
+    from other options or from elsewhere is never overwritten.
+
+    Arguments
+    ---------
+    src_dir : str or Path
+        Folder the speech zip was extracted into (any depth).
+    out_dir : str or Path
+        Output folder.
+    emotions : sequence of str, optional
+        Class names to keep (default: all 8).
+    decode_audio : bool
+        Decode every file to check it instead of reading headers.
+
+    Returns
+    -------
+    Path
+        The manifest CSV.
+    """
+    src = Path(src_dir)
+    if not src.is_dir():
+        raise PrepError(f"RAVDESS: {src} is not a folder")
+    keep = sorted(emotions) if emotions else sorted(EMOTIONS.values())
+    unknown = sorted(set(keep) - set(EMOTIONS.values()))
+    if unknown:
+        raise PrepError(f"RAVDESS: unknown emotions {unknown}; known: {sorted(EMOTIONS.values())}")
+    csv_path = Path(out_dir) / CSV_NAME
+    maker = f"{__name__}.prepare_ravdess"
+    options = {"source": os.path.abspath(src), "emotions": keep, "decode_audio": bool(decode_audio)}
+    if check_prepared(csv_path, maker, options):
+        return csv_path
+
+    skips = SkipLog("RAVDESS")
+    rows: List[Dict] = []
+    seen = set()
+    candidates = sorted(p for p in src.rglob("*") if p.suffix.lower() == ".wav")
+    for path in candidates:
+        if is_hidden_path(path.relative_to(src)):
+            continue
+        codes = parse_ravdess_name(path.name)
+        if codes is None or codes["modality"] != "03" or codes["channel"] != "01":
+            continue  # not a speech audio file of the release (song, notes...)
+        utt_id = path.stem
+        if utt_id in seen:
+            logger.info("RAVDESS: duplicate copy %s ignored", path)
+            continue
+        label = EMOTIONS[codes["emotion"]]
+        if label not in keep:
+            continue
+        try:
+            duration = probe_audio(path, decode=decode_audio)
+        except AudioError as error:
+            skips.add_audio_error(error)
+            continue
+        seen.add(utt_id)
+        actor = int(codes["actor"])
+        rows.append({
+            "ID": utt_id,
+            "wav": str(path.resolve()),
+            "duration": duration,
+            "label": label,
+            "speaker": f"Actor_{actor:02d}",
+            "gender": "M" if actor % 2 else "F",
+            "session": "",
+            "emo_raw": codes["emotion"],
+            "intensity": codes["intensity"],
+            "statement": codes["statement"],
+            "repetition": codes["repetition"],
+        })
+    skips.log_summary()
+    if not rows:
+        raise PrepError(
+            f"RAVDESS: no speech file named like 03-01-EE-II-SS-RR-AA.wav under {src} "
+            f"({len(skips)} unreadable)"
+        )
+    expected = {k: v for k, v in EXPECTED_PER_CLASS.items() if k in keep}
+    log_counts("RAVDESS", count_by(rows, "label"), expected, "all actors")
+    summary = {
+        "utterances": len(rows),
+        "per_class": count_by(rows, "label"),
+        "per_speaker": count_by(rows, "label", group="speaker"),
+        "skipped": [list(item) for item in skips.items],
+    }
+    write_manifest(csv_path, rows, maker, options, EXTRA_COLUMNS, summary)
+    logger.info("RAVDESS: wrote %d utterances to %s", len(rows), csv_path)
+    return csv_path
