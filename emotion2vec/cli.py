@@ -103,6 +103,88 @@ def run_extract(args) -> int:
 
 
 
+def _configure_classify(p):
+    p.add_argument("inputs", nargs="+", metavar="AUDIO_OR_DIR")
+    p.add_argument("--model", required=True, help="model folder (with a head)")
+    p.add_argument("--json", action="store_true",
+                   help="JSON lines with every probability (and windows)")
+    p.add_argument("--window", type=float, default=None,
+                   help="classify every file in windows of this many seconds")
+    p.add_argument("--hop", type=float, default=None,
+                   help="seconds between window starts (default: --window)")
+    p.add_argument("--max-seconds", type=float, default=60.0,
+                   help="longer files are classified in windows of this length")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--batch-seconds", type=float, default=160.0,
+                   help="padded audio per batch, seconds")
+    p.add_argument("--official-labels", action="store_true",
+                   help="print official label strings (e.g. 生气/angry)")
+    p.add_argument("--no-progress", action="store_true")
+
+
+@subcommand(
+    "classify", "print the emotion of audio files (path, label, score)", _configure_classify
+)
+def run_classify(args) -> int:
+    """Runs ``emotion2vec classify``."""
+    import json
+
+    from emotion2vec.classify import classify_files
+    from emotion2vec.inference import Emotion2vecClassifier
+
+    classifier = Emotion2vecClassifier.from_hparams(
+        source=args.model, run_opts={"device": args.device},
+        label_style="official" if args.official_labels else "english",
+    )
+
+    def emit(result):
+        if args.json:
+            print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+        else:
+            print(result.to_line(), flush=True)
+
+    report = classify_files(
+        classifier, args.inputs, batch_seconds=args.batch_seconds,
+        max_seconds=args.max_seconds, window_s=args.window, hop_s=args.hop,
+        progress=not args.no_progress, on_result=emit,
+    )
+    for path, reason in report.failed:
+        print(f"skipped: {reason}", file=sys.stderr)
+    if not report.ok:
+        print("emotion2vec classify: no file could be classified", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _configure_export_onnx(p):
+    p.add_argument("model_dir", help="model folder")
+    p.add_argument("out", help="ONNX file to write")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the onnxruntime comparison with PyTorch")
+
+
+@subcommand(
+    "export-onnx", "export the encoder (and head) of a model folder to ONNX",
+    _configure_export_onnx,
+)
+def run_export_onnx(args) -> int:
+    """Runs ``emotion2vec export-onnx``."""
+    from emotion2vec.onnx_export import export_onnx, verify_onnx
+    from emotion2vec.model_folder import load_model
+
+    model = load_model(args.model_dir)
+    try:
+        out = export_onnx(model, args.out, opset=args.opset)
+        print(f"wrote {out}")
+        if not args.no_verify:
+            error = verify_onnx(model, out)
+            print(f"onnxruntime vs PyTorch: max abs difference {error:.2e}")
+    except ImportError as error:
+        print(f"emotion2vec export-onnx: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand.
 

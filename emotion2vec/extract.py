@@ -133,9 +133,58 @@ def encode_long(
     return torch.cat(pieces, dim=0)
 
 
-def _batches(items, max_batch_samples: int, long_samples: int):
-    """Groups (path, rel, samples) sorted by length under a padded budget;
-    files longer than ``long_samples`` come alone (windowed)."""
+def usable_samples(path, min_samples: int) -> int:
+    """Length of an audio file at 16 kHz, from its header, if long enough.
+
+    Arguments
+    ---------
+    path : str or Path
+        Audio file.
+    min_samples : int
+        Shortest usable input (the model's ``min_samples``).
+
+    Returns
+    -------
+    int
+        Samples at 16 kHz.
+
+    Raises
+    ------
+    AudioError
+        Unreadable header, or shorter than ``min_samples``.
+    """
+    frames, sr, _ = audio_info(path)
+    samples = int(frames * SAMPLE_RATE / sr)
+    if samples < min_samples:
+        raise AudioError(
+            path, f"too short ({samples} samples at 16 kHz, need {min_samples})"
+        )
+    return samples
+
+
+def length_batches(items, max_batch_samples: int, long_samples: int):
+    """Groups items sorted by length under a budget of padded samples.
+
+    Arguments
+    ---------
+    items : iterable of tuple
+        Tuples whose third element is the length in samples.
+    max_batch_samples : int
+        Budget: longest length times batch size.
+    long_samples : int
+        Items longer than this come alone (to be windowed).
+
+    Yields
+    ------
+    list of tuple
+        One batch, shortest items first.
+
+    Example
+    -------
+    >>> items = [("a", None, 5), ("b", None, 3), ("c", None, 4), ("d", None, 50)]
+    >>> [[i[0] for i in b] for b in length_batches(items, 10, 20)]
+    [['b', 'c'], ['d'], ['a']]
+    """
     batch = []
     for item in sorted(items, key=lambda x: x[2]):
         if item[2] > long_samples:
@@ -147,6 +196,35 @@ def _batches(items, max_batch_samples: int, long_samples: int):
         batch.append(item)
     if batch:
         yield batch
+
+
+def pad_batch(wavs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Right zero-pads waveforms into a batch with relative lengths.
+
+    Arguments
+    ---------
+    wavs : sequence of torch.Tensor
+        ``[samples]`` waveforms.
+
+    Returns
+    -------
+    padded : torch.Tensor
+        ``[batch, longest]``.
+    wav_lens : torch.Tensor
+        ``[batch]`` relative lengths (SpeechBrain convention).
+
+    Example
+    -------
+    >>> padded, lens = pad_batch([torch.ones(4), torch.ones(2)])
+    >>> padded.tolist(), lens.tolist()
+    ([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0]], [1.0, 0.5])
+    """
+    longest = max(len(w) for w in wavs)
+    padded = torch.zeros(len(wavs), longest)
+    for i, w in enumerate(wavs):
+        padded[i, : len(w)] = w
+    lens = torch.tensor([len(w) / longest for w in wavs])
+    return padded, lens
 
 
 def extract_files(
@@ -208,25 +286,16 @@ def extract_files(
             report.skipped_done.append(path)
             continue
         try:
-            frames, sr, _ = audio_info(path)
+            samples = usable_samples(path, model.min_samples)
         except AudioError as error:
             report.failed.append((path, str(error)))
             logger.warning("skipping %s", error)
-            continue
-        samples = int(frames * SAMPLE_RATE / sr)
-        if samples < model.min_samples:
-            reason = (
-                f"{path}: too short ({samples} samples at 16 kHz, need "
-                f"{model.min_samples})"
-            )
-            report.failed.append((path, reason))
-            logger.warning("skipping %s", reason)
             continue
         todo.append((path, target, samples))
 
     long_samples = int(window_s * SAMPLE_RATE) + 2 * int(context_s * SAMPLE_RATE)
     bar = tqdm(total=len(todo), disable=not progress, unit="file", desc="extract")
-    for batch in _batches(todo, int(batch_seconds * SAMPLE_RATE), long_samples):
+    for batch in length_batches(todo, int(batch_seconds * SAMPLE_RATE), long_samples):
         wavs, targets = [], []
         for path, target, _ in batch:
             try:
@@ -255,11 +324,7 @@ def extract_files(
 
 @torch.no_grad()
 def _encode_batch(model, wavs, layer_ids, device) -> List[torch.Tensor]:
-    longest = max(len(w) for w in wavs)
-    padded = torch.zeros(len(wavs), longest)
-    for i, w in enumerate(wavs):
-        padded[i, : len(w)] = w
-    lens = torch.tensor([len(w) / longest for w in wavs])
+    padded, lens = pad_batch(wavs)
     out = model.extract_features(padded.to(device), lens.to(device), layers=layer_ids)
     frames = _select(out, None if layer_ids is None else layer_ids[0])
     return [frames[i, : int(n)] for i, n in enumerate(out.frame_lens)]

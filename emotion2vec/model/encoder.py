@@ -116,7 +116,8 @@ class PositionalConvEncoder(nn.Module):
             x = conv(x)
             if self.kernel_size % 2 == 0:
                 x = x[..., :-1]
-            x = F.layer_norm(x.transpose(1, 2), (x.shape[1],)).transpose(1, 2)
+            # a static width (not x.shape[1]) keeps the graph ONNX-exportable
+            x = F.layer_norm(x.transpose(1, 2), (conv.out_channels,)).transpose(1, 2)
             x = F.gelu(x)
         return x.transpose(1, 2)
 
