@@ -33,7 +33,9 @@ WEIGHTS_FILE = "model.ckpt"
 HPARAMS_FILE = "hyperparams.yaml"
 LABELS_FILE = "label_encoder.ckpt"
 SOURCE_FILE = "source.json"
-FOLDER_FILES = (CONFIG_FILE, WEIGHTS_FILE, HPARAMS_FILE, LABELS_FILE, SOURCE_FILE)
+#: Files a downstream export adds (see emotion2vec.inference).
+DOWNSTREAM_FILES = ("downstream.json", "downstream_head.ckpt")
+FOLDER_FILES = (CONFIG_FILE, WEIGHTS_FILE, HPARAMS_FILE, LABELS_FILE, SOURCE_FILE) + DOWNSTREAM_FILES
 
 
 class ModelFolderError(ValueError):

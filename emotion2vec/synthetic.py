@@ -28,6 +28,11 @@ from typing import Dict, Sequence, Union
 
 import numpy as np
 import soundfile as sf
+import torch
+import torchaudio
+
+#: Rate the voices are synthesised at (then resampled to the corpus rate).
+SYNTHESIS_RATE = 16000
 
 #: RAVDESS emotion codes of the classes synthesised by default.
 DEFAULT_EMOTIONS = ("01", "03", "04", "05", "06")  # neutral happy sad angry fearful
@@ -223,11 +228,21 @@ def synthesize_utterance(
     formants = np.stack([np.interp(t, centres, vowels[:, k]) for k in range(3)])
     bandwidths = np.array([90.0, 110.0, 170.0])[:, None]
 
+    # harmonics via a complex recurrence (no per-harmonic sin), formant
+    # gains on a 4 ms control grid
+    hop = max(1, sample_rate // 250)
+    grid = np.arange(0, total, hop)
+    f0_grid = f0[grid][None, :]
+    formants_grid = formants[:, grid][:, None, :]
+    base = np.exp(1j * phase)
+    harmonic = np.ones(total, dtype=np.complex128)
     wav = np.zeros(total)
     for k in range(1, int(7000 / (speaker.f0 * pitch * 0.6))):
-        freq = k * f0
-        gain = np.sum(1.0 / (1.0 + ((freq - formants) / bandwidths) ** 2), axis=0)
-        wav += (gain + 0.02) * np.sin(k * phase) / k ** tilt * (freq < sample_rate / 2.2)
+        harmonic *= base
+        freq = k * f0_grid
+        gain = np.sum(1.0 / (1.0 + ((freq - formants_grid) / bandwidths[:, None]) ** 2), axis=0)[0]
+        gain = (gain + 0.02) * (freq[0] < sample_rate / 2.2) / k ** tilt
+        wav += np.repeat(gain, hop)[:total] * harmonic.imag
 
     # syllable envelope with consonant bursts at onsets
     envelope = np.zeros(total)
@@ -294,7 +309,8 @@ def write_synthetic_ravdess(
     repetitions : int
         Repetitions per statement (RAVDESS: 2).
     sample_rate : int
-        RAVDESS ships 48 kHz.
+        Rate of the written files (RAVDESS ships 48 kHz); voices are
+        synthesised at 16 kHz and resampled.
     seed : int
         Corpus seed.
 
@@ -319,8 +335,12 @@ def write_synthetic_ravdess(
                         digest = hashlib.sha256(f"{seed}/{name}".encode()).digest()
                         wav = synthesize_utterance(
                             speaker, PROSODY[emotion], 1.0 if intensity == "01" else 1.6,
-                            int.from_bytes(digest[:8], "little"), sample_rate,
+                            int.from_bytes(digest[:8], "little"), SYNTHESIS_RATE,
                         )
+                        if sample_rate != SYNTHESIS_RATE:
+                            wav = torchaudio.functional.resample(
+                                torch.from_numpy(wav), SYNTHESIS_RATE, sample_rate
+                            ).clamp(-1, 1).numpy()
                         tmp = path.with_name("." + name + ".tmp")
                         sf.write(tmp, wav, sample_rate, subtype="PCM_16", format="WAV")
                         tmp.replace(path)
