@@ -34,6 +34,10 @@ import torchaudio
 #: Rate the voices are synthesised at (then resampled to the corpus rate).
 SYNTHESIS_RATE = 16000
 
+#: How far (relative) an emotion at normal intensity moves the delivery
+#: away from neutral; ``strong`` intensity is 1.6 times that.
+EMOTION_STRENGTH = 0.6
+
 #: RAVDESS emotion codes of the classes synthesised by default.
 DEFAULT_EMOTIONS = ("01", "03", "04", "05", "06")  # neutral happy sad angry fearful
 
@@ -110,12 +114,15 @@ class Speaker:
         Syllables per second.
     breath : float
         Baseline aspiration noise.
+    channel : float
+        Recording-channel colouring (one-pole filter coefficient).
     """
 
     f0: float
     tract: float
     rate: float
     breath: float
+    channel: float
 
 
 def make_speaker(actor: int) -> Speaker:
@@ -138,10 +145,11 @@ def make_speaker(actor: int) -> Speaker:
     rng = np.random.default_rng(1000 + actor)
     female = actor % 2 == 0
     return Speaker(
-        f0=float((205 if female else 112) * np.exp(rng.normal(0, 0.08))),
-        tract=float((1.16 if female else 1.0) * np.exp(rng.normal(0, 0.04))),
-        rate=float(4.2 * np.exp(rng.normal(0, 0.08))),
-        breath=float(abs(rng.normal(0.02, 0.01))),
+        f0=float((205 if female else 112) * np.exp(rng.normal(0, 0.15))),
+        tract=float((1.16 if female else 1.0) * np.exp(rng.normal(0, 0.05))),
+        rate=float(4.2 * np.exp(rng.normal(0, 0.12))),
+        breath=float(abs(rng.normal(0.03, 0.015))),
+        channel=float(rng.uniform(-0.6, 0.6)),
     )
 
 
@@ -197,17 +205,19 @@ def synthesize_utterance(
     """
     rng = np.random.default_rng(seed)
     neutral = PROSODY["01"]
+    strength = EMOTION_STRENGTH * intensity
 
     def scaled(value, reference):
-        return reference + (value - reference) * intensity
+        return reference + (value - reference) * strength
 
-    pitch = scaled(prosody.pitch, neutral.pitch)
-    pitch_range = scaled(prosody.pitch_range, neutral.pitch_range)
-    rate = speaker.rate * scaled(prosody.rate, neutral.rate)
+    # the emotion's prosody, blurred by utterance-to-utterance variation
+    pitch = scaled(prosody.pitch, neutral.pitch) * np.exp(rng.normal(0, 0.08))
+    pitch_range = scaled(prosody.pitch_range, neutral.pitch_range) * np.exp(rng.normal(0, 0.25))
+    rate = speaker.rate * scaled(prosody.rate, neutral.rate) * np.exp(rng.normal(0, 0.08))
     loudness = scaled(prosody.loudness, neutral.loudness)
-    tilt = scaled(prosody.tilt, neutral.tilt)
-    breath = speaker.breath + prosody.breath * intensity
-    tremor = prosody.tremor * intensity
+    tilt = scaled(prosody.tilt, neutral.tilt) + rng.normal(0, 0.15)
+    breath = speaker.breath + prosody.breath * strength
+    tremor = prosody.tremor * strength
 
     n_syllables = int(rng.integers(5, 10))
     durations = rng.uniform(0.6, 1.4, n_syllables) / rate
@@ -257,7 +267,17 @@ def synthesize_utterance(
     voiced = wav / (np.abs(wav).max() + 1e-9)
     signal = voiced * envelope * (1 + breath * noise) + breath * 2 * noise * envelope
     signal += np.diff(np.concatenate([[0.0], noise])) * burst
-    signal *= 0.25 * loudness / (np.abs(signal).max() + 1e-9)
+    # loud voices saturate a little (pressed quality), then the channel:
+    # speaker-specific colouring, a random recording gain and room noise
+    signal = np.tanh(loudness * signal / (np.abs(signal).max() + 1e-9))
+    signal = torchaudio.functional.lfilter(  # y[n] = x[n] + c * y[n - 1]
+        torch.from_numpy(signal), torch.tensor([1.0, -speaker.channel], dtype=torch.float64),
+        torch.tensor([1.0, 0.0], dtype=torch.float64), clamp=False,
+    ).numpy()
+    gain = 0.2 * 10 ** (rng.uniform(-8, 8) / 20) / (np.abs(signal).max() + 1e-9)
+    snr_db = rng.uniform(15, 35)
+    noise_floor = np.sqrt(np.mean(signal**2)) * 10 ** (-snr_db / 20)
+    signal = gain * (signal + noise_floor * rng.normal(0, 1, total))
     return np.clip(signal, -1, 1).astype(np.float32)
 
 
