@@ -4,23 +4,16 @@ Authors
  * emotion2vec-sb contributors
 """
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import Union
 
 from emotion2vec.checkpoints import read_official_checkpoint
+from emotion2vec.fileutils import sha256_file
 from emotion2vec.model_folder import save_model_folder
 
 logger = logging.getLogger(__name__)
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def convert_checkpoint(
@@ -52,7 +45,7 @@ def convert_checkpoint(
     source = {
         "converted_from": str(src.resolve()),
         "read": checkpoint.source,
-        "sha256": {p.name: _sha256(p) for p in files if p.suffix in (".pt", ".txt", ".yaml")},
+        "sha256": {p.name: sha256_file(p) for p in files if p.suffix in (".pt", ".txt", ".yaml")},
         "official_model_conf": checkpoint.official_config,
         "labels": checkpoint.labels,
     }

@@ -21,7 +21,6 @@ Authors
 """
 
 import csv
-import hashlib
 import json
 import logging
 import os
@@ -41,6 +40,7 @@ from typing import (
 )
 
 from emotion2vec.audio import AudioError, audio_info, is_hidden_path, read_audio
+from emotion2vec.fileutils import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -172,13 +172,6 @@ def _normalise(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def check_prepared(csv_path: PathLike, maker: str, options: Mapping[str, Any]) -> bool:
     """Decides whether a preparation can be skipped, and refuses to clobber.
@@ -253,7 +246,7 @@ def check_prepared(csv_path: PathLike, maker: str, options: Mapping[str, Any]) -
             f"{csv_path} was prepared with different options ({changes}); "
             f"refusing to overwrite it. {advice}"
         )
-    if stored_hash != _sha256(csv_path):
+    if stored_hash != sha256_file(csv_path):
         raise PrepError(
             f"{csv_path} was modified after {maker} wrote it (hash differs from "
             f"{marker.name}); refusing to overwrite it. {advice}"
@@ -348,7 +341,7 @@ def write_manifest(
         "maker": maker,
         "options": _normalise(dict(options)),
         "csv": csv_path.name,
-        "csv_sha256": _sha256(tmp),
+        "csv_sha256": sha256_file(tmp),
         "summary": _normalise(dict(summary or {})),
     }
     marker_tmp = marker_path(tmp)

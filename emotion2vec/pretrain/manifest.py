@@ -18,7 +18,6 @@ Authors
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import soundfile
+from emotion2vec.fileutils import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +46,6 @@ class _Entry:
 def _marker_path(out_csv: Path) -> Path:
     return out_csv.with_name(out_csv.name + MARKER_SUFFIX)
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _audio_duration(path: Path) -> tuple[float | None, str | None]:
@@ -170,7 +163,7 @@ def _check_existing(out_csv: Path) -> dict | None:
         )
     with open(marker, encoding="utf-8") as handle:
         stored = json.load(handle)
-    if stored.get("csv_sha256") != _sha256(out_csv):
+    if stored.get("csv_sha256") != sha256_file(out_csv):
         raise FileExistsError(
             f"{out_csv} was modified after build_pretrain_manifest wrote it "
             f"(hash differs from {marker.name}); refusing to overwrite it."
@@ -310,7 +303,7 @@ def build_pretrain_manifest(
     }
     marker = {
         "settings": settings,
-        "csv_sha256": _sha256(out_csv),
+        "csv_sha256": sha256_file(out_csv),
         "summary": summary,
     }
     with open(_marker_path(out_csv), "w", encoding="utf-8") as handle:
