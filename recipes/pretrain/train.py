@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""emotion2vec pre-training (online distillation from an EMA teacher).
+
+Builds the unlabelled manifest from any mix of prepared corpus CSVs and
+folders of audio, then trains the student with
+``emotion2vec.pretrain.brain.Emotion2vecPretrainBrain``. Everything the
+recipe uses lives in the ``emotion2vec`` package; this file is glue.
+
+To run::
+
+    python train.py hparams/emotion2vec_base.yaml --data_folder /path/to/audio
+    torchrun --nproc_per_node 4 train.py hparams/emotion2vec_base.yaml \\
+        --data_folder /path/to/audio
+
+An hparams file is either a full recipe or a thin variant that wraps one
+(``recipe: !include:emotion2vec_base.yaml`` plus overrides, see the
+ablation files); the wrapped recipe is what the Brain receives.
+
+Authors
+ * emotion2vec-sb contributors
+"""
+
+import functools
+import logging
+import sys
+
+import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.distributed import run_on_main
+
+from emotion2vec.model.emotion2vec import count_frames
+from emotion2vec.pretrain.brain import Emotion2vecPretrainBrain
+from emotion2vec.pretrain.data import (
+    CropCollate,
+    PretrainBatchSampler,
+    PretrainDataset,
+    check_loader_options,
+    duration_summary,
+    read_manifest,
+)
+from emotion2vec.pretrain.manifest import build_pretrain_manifest
+
+logger = logging.getLogger(__name__)
+
+
+def prepare_manifests(hparams):
+    """Writes the training (and optional validation) manifests."""
+    jobs = [(hparams["train_sources"], hparams["train_csv"])]
+    if hparams["valid_sources"]:
+        jobs.append((hparams["valid_sources"], hparams["valid_csv"]))
+    for sources, out_csv in jobs:
+        summary = build_pretrain_manifest(
+            sources, out_csv,
+            min_duration=hparams["min_duration"],
+            max_duration=hparams["max_duration"],
+        )
+        logger.info("%s: %s", out_csv, {k: v for k, v in summary.items() if k != "failures"})
+
+
+def dataio_prep(hparams):
+    """Datasets and their loader options (batch sampler + collate)."""
+    config = hparams["model"].config
+    frame_count = functools.partial(count_frames, config=config)
+    collate = CropCollate(frame_count, hparams["max_sample_size"])
+    loader_options = dict(hparams["train_loader_options"])
+    check_loader_options(loader_options)
+
+    def make(csv_path, shuffle):
+        rows = read_manifest(csv_path)
+        logger.info("%s: %s", csv_path, duration_summary(rows))
+        dataset = PretrainDataset(
+            rows, frame_count, hparams["clone_batch"], hparams["mask_prob"],
+            hparams["mask_length"], hparams["mask_prob_adjust"],
+            normalize=config.normalize, seed=hparams["seed"],
+        )
+        sampler = PretrainBatchSampler(
+            dataset, hparams["max_batch_samples"], hparams["max_sample_size"],
+            hparams["max_batch_size"], shuffle=shuffle, seed=hparams["seed"],
+        )
+        options = dict(loader_options, batch_sampler=sampler, collate_fn=collate)
+        return dataset, sampler, options
+
+    train = make(hparams["train_csv"], shuffle=True)
+    valid = make(hparams["valid_csv"], shuffle=False) if hparams["valid_sources"] else None
+    return train, valid
+
+
+if __name__ == "__main__":
+    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    if "recipe" in hparams:  # a thin variant wrapping a full recipe
+        hparams = hparams["recipe"]
+
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    if not hparams["skip_prep"]:
+        run_on_main(prepare_manifests, kwargs={"hparams": hparams})
+
+    (train_set, train_sampler, train_options), valid = dataio_prep(hparams)
+
+    brain = Emotion2vecPretrainBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    # Without DDP, Brain.fit only calls set_epoch on a sampler it knows.
+    brain.train_sampler = train_sampler
+    brain.fit(
+        brain.hparams.epoch_counter,
+        train_set,
+        valid[0] if valid else None,
+        train_loader_kwargs=train_options,
+        valid_loader_kwargs=valid[2] if valid else {},
+    )
