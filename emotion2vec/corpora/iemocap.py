@@ -15,7 +15,8 @@ Manifest columns: ``ID`` (utterance name), ``wav`` (absolute path),
 ``duration`` (s), ``label`` (``ang``/``hap``/``neu``/``sad``),
 ``speaker``, ``gender`` (``F``/``M``), ``session`` (``1``-``5``), then
 ``emo_raw`` (the code as annotated, e.g. ``exc``), ``dialog``, ``start``
-and ``end`` (seconds within the dialogue).
+and ``end`` (seconds within the dialogue), and the consensus ``valence``,
+``arousal`` (activation) and ``dominance`` (1-5 scale, empty if missing).
 
 Authors
  * emotion2vec-sb contributors
@@ -64,9 +65,10 @@ EXPECTED_COUNTS = {
 
 EXPECTED_TOTAL = 5531
 CSV_NAME = "iemocap.csv"
-EXTRA_COLUMNS = ("emo_raw", "dialog", "start", "end")
+EXTRA_COLUMNS = ("emo_raw", "dialog", "start", "end", "valence", "arousal", "dominance")
 
 _SUMMARY_RE = re.compile(r"^\[\s*(\d+(?:\.\d*)?)\s*-\s*(\d+(?:\.\d*)?)\s*\]\t+(\S+)\t+(\S+)")
+_VAD_RE = re.compile(r"\[\s*([\d.]+)\s*,\s*([\d.]+)\s*,\s*([\d.]+)\s*\]\s*$")
 _UTTERANCE_RE = re.compile(
     r"^(Ses0([1-5])[FM]_(?:impro\d{2}[ab]?|script\d{2}_\d[b]?))_([FM])(\d{3})$"
 )
@@ -86,12 +88,15 @@ class EmoEvaluationLine:
         End time in the dialogue (s).
     label : str
         Consensus code (``neu``, ``exc``, ``xxx``, ...).
+    vad : tuple of float, optional
+        Consensus (valence, activation, dominance), 1-5 scale.
     """
 
     utt_id: str
     start: float
     end: float
     label: str
+    vad: Optional[Tuple[float, float, float]] = None
 
 
 def parse_emo_evaluation(path: PathLike) -> List[EmoEvaluationLine]:
@@ -119,16 +124,19 @@ def parse_emo_evaluation(path: PathLike) -> List[EmoEvaluationLine]:
     ...     "[6.2901 - 8.2357]\\tSes01F_impro01_F000\\tneu\\t[2.5000, 2.5000, 2.5000]\\n"
     ...     "C-E2:\\tNeutral;\\t()\\n")
     >>> parse_emo_evaluation(path)
-    [EmoEvaluationLine(utt_id='Ses01F_impro01_F000', start=6.2901, end=8.2357, label='neu')]
+    [EmoEvaluationLine(utt_id='Ses01F_impro01_F000', start=6.2901, end=8.2357, label='neu', vad=(2.5, 2.5, 2.5))]
     """
     lines = []
     with open(path, encoding="utf-8", errors="replace") as handle:
         for text in handle:
-            match = _SUMMARY_RE.match(text.strip("\ufeff\r\n "))
+            text = text.strip("\ufeff\r\n ")
+            match = _SUMMARY_RE.match(text)
             if match:
                 start, end, utt_id, label = match.groups()
+                vad = _VAD_RE.search(text)
+                vad = tuple(float(v) for v in vad.groups()) if vad else None
                 lines.append(
-                    EmoEvaluationLine(utt_id, float(start), float(end), label.lower())
+                    EmoEvaluationLine(utt_id, float(start), float(end), label.lower(), vad)
                 )
     return lines
 
@@ -332,7 +340,7 @@ def prepare_iemocap(
     >>> write_audio(dialog / "Ses01F_impro01_M000.wav", torch.zeros(16000))
     >>> csv_path = prepare_iemocap(root, root.parent / "out", sessions=[1])
     >>> print(csv_path.read_text().splitlines()[1])  # doctest: +ELLIPSIS
-    Ses01F_impro01_M000,/...wav,1.00000,hap,Ses01M,M,1,exc,Ses01F_impro01,6.2901,8.2357
+    Ses01F_impro01_M000,/...wav,1.00000,hap,Ses01M,M,1,exc,Ses01F_impro01,6.2901,8.2357,3.0000,3.5000,3.0000
     """
     label_map = dict(IEMOCAP_LABEL_MAP if label_map is None else label_map)
     sessions = _check_options(sessions, label_map)
@@ -436,6 +444,14 @@ def _collect_rows(
                         "dialog": dialog,
                         "start": f"{line.start:.4f}",
                         "end": f"{line.end:.4f}",
+                        **_vad_columns(line.vad),
                     }
                 )
     return rows, raw_counts
+
+
+def _vad_columns(vad: Optional[Tuple[float, float, float]]) -> Dict[str, str]:
+    names = ("valence", "arousal", "dominance")
+    if vad is None:
+        return dict.fromkeys(names, "")
+    return {name: f"{value:.4f}" for name, value in zip(names, vad)}
