@@ -185,6 +185,52 @@ def run_export_onnx(args) -> int:
     return 0
 
 
+
+def _configure_prepare(p):
+    from emotion2vec.corpora import CORPORA
+
+    p.add_argument("corpus", help=f"corpus name ({', '.join(sorted(CORPORA))})")
+    p.add_argument("src_dir", help="the corpus as downloaded and extracted")
+    p.add_argument("out_dir", help="output folder for OUT_DIR/<corpus>.csv")
+
+
+@subcommand(
+    "prepare", "write a corpus manifest CSV (OUT_DIR/<corpus>.csv)", _configure_prepare
+)
+def run_prepare(args) -> int:
+    """Runs ``emotion2vec prepare``."""
+    from emotion2vec.corpora import prepare_corpus
+
+    out = prepare_corpus(args.corpus, args.src_dir, args.out_dir)
+    print(f"wrote {out}")
+    return 0
+
+
+def _configure_export(p):
+    p.add_argument("results_dir", help="a downstream recipe's output folder (with run.json)")
+    p.add_argument("out_dir", help="classifier folder to write")
+    p.add_argument("--fold", default=None,
+                   help="fold whose head to export (default: best validation WA)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip loading the folder back with Emotion2vecClassifier")
+
+
+@subcommand(
+    "export", "write a trained downstream head and its upstream into one classifier folder",
+    _configure_export,
+)
+def run_export(args) -> int:
+    """Runs ``emotion2vec export``."""
+    from emotion2vec.downstream.export import export_downstream
+
+    out = export_downstream(
+        args.results_dir, args.out_dir, fold=args.fold, overwrite=args.overwrite,
+        verify=not args.no_verify,
+    )
+    print(f"wrote {out}")
+    return 0
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand.
 

@@ -280,17 +280,18 @@ def plot_embedding(
     fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.6), squeeze=False)
     ax = axes[0, 0]
     cmap = plt.get_cmap("tab10")
+    size = float(np.clip(3000.0 / max(len(coords), 1), 4.0, 30.0))
     for i, name in enumerate(sorted(set(classes))):
         keep = np.array([c == name for c in classes])
-        ax.scatter(coords[keep, 0], coords[keep, 1], s=6, color=cmap(i % 10), label=name)
+        ax.scatter(coords[keep, 0], coords[keep, 1], s=size, color=cmap(i % 10), label=name)
     ax.legend(markerscale=2.5, fontsize=8, loc="best")
     ax.set_title("by class", fontsize=9)
     if values is not None:
         ax = axes[0, 1]
         values = np.asarray(values, dtype=np.float64)
         known = np.isfinite(values)
-        ax.scatter(coords[~known, 0], coords[~known, 1], s=6, color="lightgrey")
-        points = ax.scatter(coords[known, 0], coords[known, 1], s=6, c=values[known],
+        ax.scatter(coords[~known, 0], coords[~known, 1], s=size, color="lightgrey")
+        points = ax.scatter(coords[known, 0], coords[known, 1], s=size, c=values[known],
                             cmap="coolwarm")
         fig.colorbar(points, ax=ax, label=value_name)
         ax.set_title(f"by {value_name}", fontsize=9)

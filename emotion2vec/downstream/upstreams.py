@@ -247,7 +247,8 @@ class HFUpstream(Upstream):
 
     Utterances are encoded one at a time (no padding), so the features do
     not depend on batching. ``layers`` index the transformer layers
-    (``hidden_states[1:]``); ``frames`` is the last layer.
+    (``hidden_states[1:]``); ``frames`` is the last layer. The model is
+    loaded on first use (so hparams load without ``transformers``).
 
     Arguments
     ---------
@@ -273,49 +274,67 @@ class HFUpstream(Upstream):
                 "once (config.json, preprocessor_config.json, weights) and pass "
                 "that folder (no network access is used)"
             )
-        try:
-            from speechbrain.integrations.huggingface.wav2vec2 import Wav2Vec2
-        except ImportError as error:
-            raise ImportError(
-                "HF upstreams need the `transformers` package: pip install "
-                f"'emotion2vec[hf]' ({error})"
-            ) from None
-        save_path = Path(save_path) if save_path else source / ".speechbrain"
         self.source = str(source.resolve())
+        self.save_path = str(save_path) if save_path else str(source / ".speechbrain")
         self.output_norm = bool(output_norm)
-        self.wrapper = Wav2Vec2(
-            str(source), str(save_path), output_norm=output_norm, freeze=True,
-            output_all_hiddens=True,
-        )
-        self.wrapper.eval()
-        self.model_type = getattr(self.wrapper.model.config, "model_type", "hf")
+        self.hf = None
+
+    def load(self) -> nn.Module:
+        """Loads the model through SpeechBrain's HF integration (once).
+
+        Returns
+        -------
+        torch.nn.Module
+            The SpeechBrain ``Wav2Vec2`` wrapper (frozen, all hidden states).
+        """
+        if self.hf is None:
+            try:
+                from speechbrain.integrations.huggingface.wav2vec2 import Wav2Vec2
+            except ImportError as error:
+                raise ImportError(
+                    "HF upstreams need the `transformers` package: pip install "
+                    f"'emotion2vec[hf]' ({error})"
+                ) from None
+            self.hf = Wav2Vec2(
+                self.source, self.save_path, output_norm=self.output_norm, freeze=True,
+                output_all_hiddens=True,
+            ).eval()
+        return self.hf
 
     @property
     def dim(self) -> int:
         """Hidden size."""
-        return int(self.wrapper.model.config.hidden_size)
+        return int(self.load().model.config.hidden_size)
 
     @property
     def num_blocks(self) -> int:
         """Transformer layers."""
-        return int(self.wrapper.model.config.num_hidden_layers)
+        return int(self.load().model.config.num_hidden_layers)
 
     def config(self) -> Dict[str, Any]:
         """The HF config plus the wrapper options."""
+        hf = self.load()
         return {
-            "hf_config": self.wrapper.model.config.to_dict(),
+            "hf_config": hf.model.config.to_dict(),
             "output_norm": self.output_norm,
-            "normalize_wav": bool(self.wrapper.normalize_wav),
+            "normalize_wav": bool(hf.normalize_wav),
         }
 
+    def identity(self) -> Dict[str, Any]:
+        """See :meth:`Upstream.identity` (loads the model first)."""
+        self.load()
+        return super().identity()
+
     def describe(self) -> str:
-        """``<model_type>`` (``wav2vec2``, ``hubert``, ``wavlm``, ``data2vec-audio``)."""
-        return f"{self.model_type} ({Path(self.source).name})"
+        """``<model_type> (<folder>)``, e.g. ``wav2vec2 (wav2vec2-base)``."""
+        model_type = getattr(self.load().model.config, "model_type", "hf")
+        return f"{model_type} ({Path(self.source).name})"
 
     def train(self, mode: bool = True):
         """Keeps the frozen model in eval mode."""
         super().train(mode)
-        self.wrapper.eval()
+        if self.hf is not None:
+            self.hf.eval()
         return self
 
     @torch.no_grad()
@@ -335,9 +354,10 @@ class HFUpstream(Upstream):
         -------
         FeatureOutput
         """
+        hf = self.load()
         layers = resolve_blocks(layers, self.num_blocks)
         items = _split_batch(wavs, wav_lens)
-        hidden = [self.wrapper(wav.unsqueeze(0))[:, 0] for wav in items]  # [L+1, T, D]
+        hidden = [hf(wav.unsqueeze(0))[:, 0] for wav in items]  # [L+1, T, D]
         return _pack_outputs([h[1:] for h in hidden], layers)
 
 
