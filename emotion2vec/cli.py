@@ -42,19 +42,29 @@ def subcommand(name: str, help_text: str, configure):
 
 
 def _configure_convert(p):
-    p.add_argument("src", help="released checkpoint file or hub folder")
-    p.add_argument("out_dir", help="model folder to write")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
+    p.add_argument(
+        "src",
+        help="released checkpoint (file or hub folder), model folder, or "
+        "pre-training results dir",
+    )
+    p.add_argument("out_dir", help="folder to write")
+    p.add_argument(
+        "--to", choices=["folder", "funasr"], default="folder",
+        help="folder: our model folder (default); funasr: the official "
+        "FunASR / ModelScope layout (config.yaml + model.pt)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
 
 
 @subcommand(
-    "convert", "convert a released checkpoint into a model folder", _configure_convert
+    "convert", "convert a checkpoint into a model folder or the FunASR layout",
+    _configure_convert,
 )
 def run_convert(args) -> int:
     """Runs ``emotion2vec convert``."""
-    from emotion2vec.convert import convert_checkpoint
+    from emotion2vec.pretrain.export import convert
 
-    out = convert_checkpoint(args.src, args.out_dir, overwrite=args.overwrite)
+    out = convert(args.src, args.out_dir, to=args.to, overwrite=args.overwrite)
     print(f"wrote {out}")
     return 0
 

@@ -409,13 +409,13 @@ class Emotion2vecPretrainBrain(sb.Brain):
         stats["grad_norm"] = getattr(self, "grad_norm", float("nan"))
         ema_decay = teacher.decay_at(step) if decay is None else decay
         self.check_collapse(step, stats)
-        if not if_main_process():
-            return
-        if self.tensorboard is not None:
+        if self.tensorboard is not None:  # main process only
             scalars = {"lr": lr, "ema_decay": ema_decay, **stats}
             for key, value in scalars.items():
                 self.tensorboard.add_scalar(f"train/{key}", value, step)
         if step % self.hparams.log_interval == 0 or step == 1:
+            # FileTrainLogger.log_stats is main_process_only: it writes on the
+            # main process and broadcasts, so every rank must call it.
             meta = {"step": step, "lr": lr, "ema_decay": f"{ema_decay:.6f}"}
             self.hparams.train_steps_logger.log_stats(
                 stats_meta=meta, train_stats=stats, verbose=False
@@ -450,7 +450,8 @@ class Emotion2vecPretrainBrain(sb.Brain):
                 f"pred_var {stats['pred_var']:.4f} < min_pred_var "
                 f"{self.hparams.min_pred_var}"
             )
-        if problems and (step % self.hparams.log_interval == 0 or not getattr(self, "_warned", False)):
+        warn = step % self.hparams.log_interval == 0 or not getattr(self, "_warned", False)
+        if problems and warn and if_main_process():
             self._warned = True
             logger.warning(
                 "REPRESENTATION COLLAPSE? at update %d: %s. The released code "
@@ -490,11 +491,11 @@ class Emotion2vecPretrainBrain(sb.Brain):
         if stage == sb.Stage.VALID:
             valid_stats = {"loss": stage_loss}
         if stage in (sb.Stage.TRAIN, sb.Stage.VALID):
-            if if_main_process():
-                self.hparams.train_logger.log_stats(
-                    stats_meta=meta, train_stats={"loss": self.train_loss},
-                    valid_stats=valid_stats,
-                )
+            # main_process_only inside: called on every rank
+            self.hparams.train_logger.log_stats(
+                stats_meta=meta, train_stats={"loss": self.train_loss},
+                valid_stats=valid_stats,
+            )
             self.checkpointer.save_and_keep_only(
                 meta={"loss": stage_loss, "updates": self.optimizer_step},
                 num_to_keep=self.hparams.keep_checkpoints,
