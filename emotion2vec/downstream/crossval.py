@@ -22,7 +22,8 @@ Output folder layout::
     <output_folder>/results.md          the table, paper layout
     <output_folder>/confusion_matrix.png
     <output_folder>/folds/<fold>/       train_log.txt, save/ (checkpoints),
-        predictions.csv, embeddings.npz, best_head.ckpt, confusion_matrix.png,
+        split.json (the fold's IDs), predictions.csv, embeddings.npz,
+        best_head.ckpt, confusion_matrix.png,
         embedding.png, fold_result.json (written last: the fold is done)
 
 A re-run skips finished folds and resumes an interrupted one from its
@@ -354,6 +355,8 @@ def run_fold(
 
 def _write_fold_outputs(fold_dir, fold, test, head, encoder, hparams, rows) -> None:
     labels = [encoder.ind2lab[i] for i in range(len(encoder))]
+    split = {"train": fold.train_ids, "valid": fold.valid_ids, "test": fold.test_ids}
+    _write_json(fold_dir / "split.json", {k: list(v) for k, v in split.items()})
     preds = test.preds
     with open(fold_dir / "predictions.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")

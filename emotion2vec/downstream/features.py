@@ -208,8 +208,8 @@ class FeatureOption:
         [[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]]
         """
         if self.name == "utt":
-            return np.asarray(streams["utt"], dtype=np.float32)
-        frames = np.asarray(streams["frames"], dtype=np.float32)
+            return np.array(streams["utt"], dtype=np.float32)
+        frames = np.array(streams["frames"], dtype=np.float32)  # a copy, never a view
         if self.name == "utt+frm":
             utt = np.broadcast_to(np.asarray(streams["utt"], dtype=np.float32), frames.shape)
             return np.concatenate([frames, utt], axis=1)
@@ -322,14 +322,14 @@ class FeatureCache:
         Path
             The cache folder.
         """
-        if self.is_complete():
-            logger.info("feature cache %s is complete; reusing it", self.path)
-            return self.path
         root = self.path.parent
         root.mkdir(parents=True, exist_ok=True)
         for stale in root.glob(f".{self.path.name}.tmp-*"):
             logger.warning("removing an interrupted feature cache build: %s", stale)
             shutil.rmtree(stale, ignore_errors=True)
+        if self.is_complete():
+            logger.info("feature cache %s is complete; reusing it", self.path)
+            return self.path
         if self.path.exists():
             logger.warning("feature cache %s is incomplete or damaged; recomputing it", self.path)
             shutil.rmtree(self.path)
