@@ -24,10 +24,10 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "test": ["pytest>=7"],
+        "test": ["pytest>=7", "matplotlib"],  # so that CI also draws the recipe plots
         "onnx": ["onnx", "onnxruntime"],
         "hf": ["transformers"],
-        "plots": ["matplotlib"],
+        "plots": ["matplotlib"],  # umap-learn: optional, UMAP instead of t-SNE
     },
     entry_points={"console_scripts": ["emotion2vec=emotion2vec.cli:main"]},
 )
