@@ -247,8 +247,18 @@ class EmotionBrain(sb.Brain):
             raise ValueError(f"select_metric must be one of {METRICS}, got {key!r}")
         return key
 
-    def _selection(self, ckpt):
-        """Best metric first; among equals the earliest epoch."""
+    def checkpoint_rank(self, ckpt):
+        """Sort key of checkpoints: best metric first, among equals the earliest epoch.
+
+        Arguments
+        ---------
+        ckpt : speechbrain.utils.checkpoints.Checkpoint
+            A checkpoint (its ``meta`` holds the validation metrics).
+
+        Returns
+        -------
+        tuple
+        """
         return (ckpt.meta.get(self.select_metric, float("-inf")), -ckpt.meta.get("epoch", 0))
 
     def _stage_report(self, loss) -> Dict[str, float]:
@@ -277,7 +287,7 @@ class EmotionBrain(sb.Brain):
             )
             meta = dict(stats, epoch=epoch)
             self.checkpointer.save_and_keep_only(
-                meta=meta, importance_keys=[self._selection], num_to_keep=1
+                meta=meta, importance_keys=[self.checkpoint_rank], num_to_keep=1
             )
         else:
             self.hparams.train_logger.log_stats(
@@ -296,5 +306,5 @@ class EmotionBrain(sb.Brain):
         if self.checkpointer is not None:
             key = self.select_metric
             self.checkpointer.recover_if_possible(
-                importance_key=self._selection, ckpt_predicate=lambda c: key in c.meta
+                importance_key=self.checkpoint_rank, ckpt_predicate=lambda c: key in c.meta
             )

@@ -332,7 +332,7 @@ def run_fold(
               train_loader_kwargs=dict(loader, shuffle=True), valid_loader_kwargs=loader)
     brain.evaluate(sets["test"], test_loader_kwargs=loader)
     best = checkpointer.find_checkpoint(
-        importance_key=brain._selection, ckpt_predicate=lambda c: brain.select_metric in c.meta
+        importance_key=brain.checkpoint_rank, ckpt_predicate=lambda c: brain.select_metric in c.meta
     )
     test = brain.test_result
     result = {

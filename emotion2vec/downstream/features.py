@@ -337,6 +337,7 @@ class FeatureCache:
         tmp.mkdir()
         try:
             meta = self._extract(tmp)
+            self.upstream.cpu()  # free accelerator memory for the heads
             meta.update(key=self.key, material=self.material)
             with open(tmp / META_FILE, "w", encoding="utf-8") as handle:
                 json.dump(meta, handle, indent=1, default=str)

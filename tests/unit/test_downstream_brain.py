@@ -103,10 +103,10 @@ def test_selection_prefers_the_earliest_best_epoch(tmp_path):
     brain, _, _ = _setup(tmp_path, epochs=1, scheduler=False)
     ckpts = [SimpleNamespace(meta={"WA": wa, "epoch": e}) for e, wa in
              [(1, 0.5), (2, 0.7), (3, 0.7), (4, 0.6)]]
-    assert max(ckpts, key=brain._selection).meta["epoch"] == 2
+    assert max(ckpts, key=brain.checkpoint_rank).meta["epoch"] == 2
     for ckpt in ckpts:
         brain.checkpointer.save_and_keep_only(
-            meta=ckpt.meta, importance_keys=[brain._selection], num_to_keep=1
+            meta=ckpt.meta, importance_keys=[brain.checkpoint_rank], num_to_keep=1
         )
     kept = sorted(c.meta["epoch"] for c in brain.checkpointer.list_checkpoints())
     assert kept == [2, 4]  # the best (earliest of the tie) and the most recent
