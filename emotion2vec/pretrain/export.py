@@ -324,7 +324,7 @@ def export_funasr(src, out_dir, overwrite: bool = False) -> Path:
         metas = {"init_param": "model.pt", "config": "config.yaml"}
         if has_head:
             labels = loaded.labels or [f"class_{i}" for i in range(config.num_labels)]
-            (tmp / "tokens.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
+            (tmp / "tokens.txt").write_text("\n".join(labels), encoding="utf-8")
             metas["tokenizer_conf"] = {"token_list": "tokens.txt"}
         meta = {
             "framework": "pytorch",
