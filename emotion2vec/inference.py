@@ -32,9 +32,9 @@ file and returns an ``nn.Module`` whose ``state_dict`` is
 ``forward(x, lengths)`` maps ``x [batch, steps, features]`` (zero past
 ``lengths``) and ``lengths [batch]`` (valid steps, int64) to logits
 ``[batch, labels]``. ``x`` is built from the upstream by ``head_inputs``:
-``frm`` last-block frames ``[B, T, D]``; ``utt`` the utterance feature
-(mean of the valid frames) as one step ``[B, 1, D]``; ``utt+frm`` each
-frame concatenated with the utterance feature ``[B, T, 2D]``; ``layer:N``
+``frm`` last-block frames ``[B, T, D]``; ``utt`` the mean of the 10
+utterance-token outputs as one step ``[B, 1, D]``; ``utt+frm`` each
+frame concatenated with that vector ``[B, T, 2D]``; ``layer:N``
 block ``N``'s frames (prenet first, negative from the end); ``last4`` the
 mean of the last four blocks' frames.
 
@@ -59,6 +59,7 @@ from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.fetching import FetchConfig
 
 from emotion2vec.audio import read_audio
+from emotion2vec.downstream.features import FeatureOption
 from emotion2vec.long_audio import SAMPLE_RATE, WindowReader, plan_windows
 from emotion2vec.model import Emotion2vecModel, FeatureOutput, masked_mean
 from emotion2vec.model_folder import (
@@ -71,13 +72,15 @@ from emotion2vec.model_folder import (
 
 DOWNSTREAM_SPEC_FILE = "downstream.json"
 DOWNSTREAM_HEAD_FILE = "downstream_head.ckpt"
-FEATURE_OPTIONS = ("frm", "utt", "utt+frm", "layer:N", "last4")
 
 Classification = Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[str]]
 
 
 def feature_layers(feature: str) -> Optional[List[int]]:
     """Block outputs a downstream feature option needs from the upstream.
+
+    The options are defined once, in
+    :class:`emotion2vec.downstream.features.FeatureOption`.
 
     Arguments
     ---------
@@ -95,30 +98,20 @@ def feature_layers(feature: str) -> Optional[List[int]]:
     >>> feature_layers("frm"), feature_layers("layer:3"), feature_layers("last4")
     (None, [3], [-4, -3, -2, -1])
     """
-    if feature in ("frm", "utt", "utt+frm"):
-        return None
-    if feature == "last4":
-        return [-4, -3, -2, -1]
-    if feature.startswith("layer:"):
-        try:
-            return [int(feature[len("layer:") :])]
-        except ValueError:
-            pass
-    raise ValueError(
-        f"unknown downstream feature {feature!r}; expected one of "
-        f"{', '.join(FEATURE_OPTIONS)}"
-    )
+    layers = FeatureOption.parse(feature).layers
+    return None if layers is None else list(layers)
 
 
 def head_inputs(out: FeatureOutput, feature: str) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Builds a downstream head's input from upstream features.
+    """Builds a downstream head's input from upstream features, exactly as
+    the training pipeline does (``FeatureOption.head_inputs``).
 
     Arguments
     ---------
     out : FeatureOutput
         Upstream output, computed with ``layers=feature_layers(feature)``.
     feature : str
-        The feature option (see the module docstring).
+        The feature option.
 
     Returns
     -------
@@ -126,32 +119,8 @@ def head_inputs(out: FeatureOutput, feature: str) -> Tuple[torch.Tensor, torch.T
         ``[batch, steps, features]``, zero past ``lengths``.
     lengths : torch.Tensor
         ``[batch]`` valid steps (int64).
-
-    Example
-    -------
-    >>> frames = torch.ones(2, 3, 4)
-    >>> frames[1, 2] = 0.0  # padding
-    >>> out = FeatureOutput(frames=frames, utterance=torch.ones(2, 4),
-    ...                     frame_lens=torch.tensor([3, 2]), tokens=None)
-    >>> x, lens = head_inputs(out, "utt+frm")
-    >>> x.shape, lens.tolist(), x[1, 2].abs().sum().item()
-    (torch.Size([2, 3, 8]), [3, 2], 0.0)
     """
-    layers = feature_layers(feature)
-    lengths = out.frame_lens
-    if feature == "utt":
-        return out.utterance.unsqueeze(1), torch.ones_like(lengths)
-    if feature == "frm":
-        return out.frames, lengths
-    if feature == "utt+frm":
-        utterance = out.utterance.unsqueeze(1).expand_as(out.frames)
-        keep = (~out.padding_mask).unsqueeze(-1).to(out.frames.dtype)
-        return torch.cat([out.frames, utterance * keep], dim=-1), lengths
-    if out.layers is None or len(out.layers) != len(layers):
-        raise ValueError(f"feature {feature!r} needs block outputs {layers}")
-    if feature == "last4":
-        return torch.stack(out.layers).mean(dim=0), lengths
-    return out.layers[0], lengths
+    return FeatureOption.parse(feature).head_inputs(out)
 
 
 def load_downstream_head(model_dir: Union[str, Path]) -> Optional[Tuple[torch.nn.Module, Dict]]:

@@ -188,6 +188,50 @@ class FeatureOption:
             result["utt"] = [utt[b] for b in range(len(lens))]
         return result
 
+    def head_inputs(self, out: FeatureOutput) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Batched head input straight from an upstream output (inference).
+
+        Per utterance it equals ``assemble(batch_streams(out))``: the
+        training path through the cache and the inference path share these
+        definitions.
+
+        Arguments
+        ---------
+        out : FeatureOutput
+            Upstream output computed with ``layers=self.layers``.
+
+        Returns
+        -------
+        x : torch.Tensor
+            ``[batch, steps, input_dim]``, zero past ``lengths``.
+        lengths : torch.Tensor
+            ``[batch]`` valid steps (int64).
+
+        Example
+        -------
+        >>> frames = torch.ones(2, 3, 4)
+        >>> frames[1, 2] = 0.0  # padding
+        >>> out = FeatureOutput(frames=frames, utterance=None,
+        ...     frame_lens=torch.tensor([3, 2]), tokens=torch.ones(2, 10, 4))
+        >>> x, lens = FeatureOption.parse("utt+frm").head_inputs(out)
+        >>> x.shape, lens.tolist(), x[1, 2].abs().sum().item()
+        (torch.Size([2, 3, 8]), [3, 2], 0.0)
+        """
+        lengths = out.frame_lens
+        if self.name == "utt":
+            return out.tokens.mean(dim=1, keepdim=True), torch.ones_like(lengths)
+        if self.layers is None:
+            frames = out.frames
+        elif out.layers is None or len(out.layers) != len(self.layers):
+            raise ValueError(f"feature {self.name!r} needs block outputs {self.layers}")
+        else:
+            frames = torch.stack(out.layers).mean(dim=0)
+        if self.name == "utt+frm":
+            keep = (~out.padding_mask).unsqueeze(-1).to(frames.dtype)
+            utt = out.tokens.mean(dim=1, keepdim=True).expand_as(frames) * keep
+            frames = torch.cat([frames, utt], dim=-1)
+        return frames, lengths
+
     def assemble(self, streams: Mapping[str, np.ndarray]) -> np.ndarray:
         """Builds one utterance's head input from its cached arrays.
 

@@ -219,3 +219,25 @@ def test_hf_upstream_from_a_local_folder(tmp_path):
     single = up(wavs[1:, :8000])
     assert torch.allclose(out.frames[1, :24], single.frames[0], atol=1e-5)
     assert up.identity()["config"]["hf_config"]["model_type"] == "wav2vec2"
+
+
+@pytest.mark.parametrize("name", ["frm", "utt", "utt+frm", "layer:0", "last4"])
+def test_inference_head_inputs_equal_the_cached_training_inputs(name):
+    """One definition of each feature option for training and inference."""
+    from emotion2vec.model import Emotion2vecModel
+    from tests.conftest import tiny_config
+
+    torch.manual_seed(0)
+    model = Emotion2vecModel(tiny_config(depth=3)).eval()
+    option = FeatureOption.parse(name)
+    wavs = torch.randn(2, 9000)
+    with torch.no_grad():
+        out = model.extract_features(wavs, torch.tensor([1.0, 0.6]), layers=option.layers)
+    x, lengths = option.head_inputs(out)
+    streams = option.batch_streams(out)
+    for b in range(2):
+        expected = option.assemble({k: v[b].numpy() for k, v in streams.items()})
+        n = int(lengths[b])
+        assert n == expected.shape[0]
+        assert np.allclose(x[b, :n].numpy(), expected, atol=1e-6)
+        assert torch.all(x[b, n:] == 0)

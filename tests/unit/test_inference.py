@@ -287,7 +287,7 @@ def test_downstream_folder_errors(fake_heads, tmp_path, monkeypatch):
     with pytest.raises(ModelFolderError, match="downstream.json.*out of range"):
         Emotion2vecClassifier.from_hparams(source=folder)
     (folder / "downstream.json").write_text(json.dumps({"feature": "frames", "labels": ["a"]}))
-    with pytest.raises(ModelFolderError, match="unknown downstream feature 'frames'"):
+    with pytest.raises(ModelFolderError, match="unknown feature option 'frames'"):
         Emotion2vecClassifier.from_hparams(source=folder)
     (folder / "downstream.json").unlink()
     with pytest.raises(ModelFolderError, match="no downstream.json"):
