@@ -5,8 +5,8 @@ Reproduces the emotion2vec paper's IEMOCAP rows (Table 2: leave-one-session-
 out 5-fold and leave-one-speaker-out 10-fold, with and without the "*"
 validation-on-test variant; Table 9: Utt / Frm / Utt+Frm features) and the
 baseline upstreams (wav2vec 2.0, HuBERT, WavLM, data2vec, filterbanks).
-Everything lives in the ``emotion2vec`` package; this file is glue that
-any corpus recipe can copy unchanged:
+Everything lives in the ``emotion2vec`` package
+(``emotion2vec.downstream.recipe.main``, shared by every corpus recipe):
 
 1. prepare the manifest (``emotion2vec.corpora.prepare_corpus``, the same
    function as ``emotion2vec prepare iemocap SRC OUT``);
@@ -27,32 +27,7 @@ Authors
 
 import sys
 
-import speechbrain as sb
-from hyperpyyaml import load_hyperpyyaml
-from speechbrain.utils.distributed import run_on_main
-
-from emotion2vec.corpora import prepare_corpus
-from emotion2vec.downstream.crossval import run_crossval
+from emotion2vec.downstream.recipe import main
 
 if __name__ == "__main__":
-    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
-    sb.utils.distributed.ddp_init_group(run_opts)
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
-    hparams = hparams.get("recipe", hparams)  # thin variants wrap a full recipe
-
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file,
-        overrides=overrides,
-    )
-    if not hparams["skip_prep"]:
-        run_on_main(
-            prepare_corpus,
-            kwargs={
-                "name": hparams["corpus"],
-                "src_dir": hparams["data_folder"],
-                "out_dir": hparams["prep_folder"],
-            },
-        )
-    run_crossval(hparams, run_opts)
+    main(sys.argv[1:], script=__file__)
