@@ -491,3 +491,18 @@ def test_every_hparams_file_loads(tmp_path):
         if name == "emotion2vec_base.yaml":
             assert hparams["clone_batch"] == 8 and hparams["grad_accumulation_factor"] == 4
             assert hparams["lr"] == 7.5e-5 and hparams["max_batch_samples"] == 1_000_000
+
+
+def test_tensorboard_needs_its_package_or_writes_events(tmp_path):
+    audio = write_wavs(tmp_path / "audio", 2, seed=5)
+    brain, dataset, options = build_brain(
+        tmp_path, audio, {"use_tensorboard": True, "number_of_epochs": 1}
+    )
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pip install tensorboard"):
+            brain.fit(brain.hparams.epoch_counter, dataset, train_loader_kwargs=options)
+    else:
+        brain.fit(brain.hparams.epoch_counter, dataset, train_loader_kwargs=options)
+        assert any((tmp_path / "out" / "tensorboard").iterdir())
