@@ -198,7 +198,6 @@ class Emotion2vecPretrainBrain(sb.Brain):
             Passed to ``Brain.fit``.
         """
         self.has_valid = valid_set is not None
-        self.update_stats = UpdateStats()
         self.tensorboard = None
         return super().fit(epoch_counter, train_set, valid_set, *args, **kwargs)
 
@@ -261,6 +260,19 @@ class Emotion2vecPretrainBrain(sb.Brain):
             self.checkpointer.add_recoverable("lr_scheduler", self.lr_scheduler)
 
     # ---------------------------------------------------------------- forward
+    def on_stage_start(self, stage, epoch=None):
+        """Starts a fresh update at every stage (a partial accumulation left
+        at the end of an epoch is discarded, its masked-frame count too).
+
+        Arguments
+        ---------
+        stage : sb.Stage
+            Training stage.
+        epoch : int, optional
+            Epoch number.
+        """
+        self.update_stats = UpdateStats()
+
     def on_fit_batch_start(self, batch, should_step):
         """Reseeds the global RNG at the first batch of every update.
 

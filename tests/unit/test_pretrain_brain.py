@@ -428,9 +428,13 @@ def test_optimizer_groups_clipping_and_update_normalisation(tmp_path):
     assert "encoder.utterance_tokens" in {names[id(p)] for p in decay["params"]}
     assert brain.grad_norm > 0.5  # measured before clipping (global, all groups)
 
+    # a partial accumulation at the end of an epoch does not leak its count
+    brain.update_stats.n_masked = 123
+    brain.on_stage_start(None, 2)
+    assert brain.update_stats.n_masked == 0
+
     # fairseq normalisation: gradients of all accumulated batches divided by
     # their total masked frames = the gradient of (sum of loss sums) / total
-    brain.update_stats.reset()
     params = [p for g in brain.optimizer.param_groups for p in g["params"]]
     for p in params:  # SpeechBrain accumulates grad(loss sum) / gaf: G / 2 = 1
         p.grad = torch.ones_like(p)
