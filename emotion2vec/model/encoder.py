@@ -400,7 +400,7 @@ class ContextEncoder(nn.Module):
             ``[batch, frames]`` True at padded frames.
         frame_mask : torch.Tensor, optional
             ``[batch, frames]`` True at masked (pre-training) frames: they are
-            zeroed before the positional conv.
+            zeroed in the positional conv's input.
         keep_index : torch.Tensor, optional
             ``[batch, kept]`` time indices to keep (MAE-style student).
 
@@ -411,12 +411,13 @@ class ContextEncoder(nn.Module):
         attn_bias : torch.Tensor
             Matching attention bias.
         """
-        zero = padding_mask
+        # the positional conv sees masked frames as zeros; the frames
+        # themselves keep their features (a masked frame that a row keeps
+        # enters the student unmasked, as in the released code)
+        pos_input = x
         if frame_mask is not None:
-            zero = frame_mask if zero is None else zero | frame_mask
-        if zero is not None:
-            x = x.masked_fill(zero.unsqueeze(-1), 0.0)
-        x = x + self.positional_conv(x, padding_mask)
+            pos_input = x.masked_fill(frame_mask.unsqueeze(-1), 0.0)
+        x = x + self.positional_conv(pos_input, padding_mask)
         B, T, D = x.shape
         if keep_index is None:
             positions = torch.arange(T, device=x.device).unsqueeze(0)
