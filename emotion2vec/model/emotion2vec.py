@@ -313,6 +313,7 @@ class Emotion2vecModel(nn.Module):
         layers: Union[None, str, int, Sequence[int]] = None,
         sample_rate: int = SAMPLE_RATE,
         normalize: Optional[bool] = None,
+        batch_strategy: str = "auto",
     ) -> FeatureOutput:
         """Computes frame, utterance and (optionally) per-block features.
 
@@ -330,6 +331,12 @@ class Emotion2vecModel(nn.Module):
             Normalise each waveform; None = as the model expects
             (``config.normalize``). Pass False when the caller already
             normalised the whole utterance (windowed extraction).
+        batch_strategy : str
+            ``"padded"``: one forward over the padded batch; ``"per_item"``:
+            each item at its own length, outputs re-padded (same results:
+            the model is padding-invariant); ``"auto"``: per item on CPU,
+            where batching buys no matrix efficiency and padding only adds
+            work (benchmarks/bench_inference.py), padded elsewhere.
 
         Returns
         -------
@@ -337,6 +344,19 @@ class Emotion2vecModel(nn.Module):
         """
         wavs, lengths = self.check_input(wavs, wav_lens, sample_rate)
         layer_ids = self.resolve_layers(layers)
+        if batch_strategy not in ("auto", "padded", "per_item"):
+            raise ValueError(f"batch_strategy must be auto, padded or per_item, got {batch_strategy!r}")
+        if batch_strategy == "auto":
+            batch_strategy = "per_item" if wavs.device.type == "cpu" else "padded"
+        if batch_strategy == "per_item" and len(wavs) > 1:
+            items = [
+                self.extract_features(
+                    wavs[i : i + 1, : int(n)], layers=layer_ids, normalize=normalize,
+                    batch_strategy="padded",
+                )
+                for i, n in enumerate(lengths)
+            ]
+            return stack_outputs(items)
         if normalize is None:
             normalize = self.config.normalize
         if normalize:
@@ -387,6 +407,40 @@ class Emotion2vecModel(nn.Module):
             Frame features (padded frames zero).
         """
         return self.extract_features(wavs, wav_lens).frames
+
+
+def stack_outputs(items: Sequence[FeatureOutput]) -> FeatureOutput:
+    """Stacks single-item outputs into one zero-padded batch output.
+
+    Arguments
+    ---------
+    items : sequence of FeatureOutput
+        Outputs of batch size 1 each.
+
+    Returns
+    -------
+    FeatureOutput
+        ``frames`` (and ``layers``) zero-padded to the longest item.
+    """
+    longest = max(int(item.frame_lens[0]) for item in items)
+
+    def pad(x):
+        return torch.nn.functional.pad(x, (0, 0, 0, longest - x.shape[1]))
+
+    out = FeatureOutput(
+        frames=torch.cat([pad(item.frames) for item in items]),
+        utterance=torch.cat([item.utterance for item in items]),
+        frame_lens=torch.cat([item.frame_lens for item in items]),
+        tokens=torch.cat([item.tokens for item in items]),
+    )
+    if items[0].layers is not None:
+        out.layers = [
+            torch.cat([pad(item.layers[k]) for item in items])
+            for k in range(len(items[0].layers))
+        ]
+    if items[0].logits is not None:
+        out.logits = torch.cat([item.logits for item in items])
+    return out
 
 
 def count_frames(num_samples: int, config: Optional[Emotion2vecConfig] = None) -> int:

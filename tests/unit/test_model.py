@@ -14,7 +14,8 @@ def test_frame_count_formula_matches_model(tiny_model):
     assert count_frames(16000) == 49 and count_frames(160000) == 499
 
 
-def test_padded_batch_equals_each_utterance_alone(tiny_model):
+@pytest.mark.parametrize("strategy", ["padded", "per_item", "auto"])
+def test_padded_batch_equals_each_utterance_alone(tiny_model, strategy):
     torch.manual_seed(1)
     lengths = [16000, 5000, 9100, 401]
     wavs = [torch.randn(n) * 0.3 for n in lengths]
@@ -23,7 +24,7 @@ def test_padded_batch_equals_each_utterance_alone(tiny_model):
         padded[i, : len(w)] = w
     rel = torch.tensor([n / max(lengths) for n in lengths])
     with torch.no_grad():
-        batch = tiny_model.extract_features(padded, rel, layers="all")
+        batch = tiny_model.extract_features(padded, rel, layers="all", batch_strategy=strategy)
         for i, w in enumerate(wavs):
             alone = tiny_model.extract_features(w.unsqueeze(0), layers="all")
             T = alone.frames.shape[1]
@@ -131,3 +132,8 @@ def test_default_extractor_mode_builds_group_norm():
     assert out.frames.shape[1] == count_frames(3000)
     assert "feature_extractor.layers.0.norm.weight" in model.state_dict()
     assert "feature_extractor.layers.1.norm.weight" not in model.state_dict()
+
+
+def test_unknown_batch_strategy(tiny_model):
+    with pytest.raises(ValueError, match="batch_strategy"):
+        tiny_model.extract_features(torch.randn(2, 1000), batch_strategy="fast")
