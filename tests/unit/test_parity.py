@@ -7,7 +7,6 @@ Every array must be reproduced within ``1e-4 * max(1, max|ref|)``.
 """
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,27 +14,14 @@ import torch
 
 from emotion2vec.checkpoints import read_official_checkpoint
 from emotion2vec.model import Emotion2vecModel
+from tests.parity import FIXTURE, assert_close, ref
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "parity_small"
 LAYOUTS = [
     "fairseq/emotion2vec_base.pt",
     "modelscope_base",
     "modelscope_plus",
     "plain_state_dict.pt",
 ]
-
-
-def ref(name):
-    return np.load(FIXTURE / name)
-
-
-def assert_close(name, ours):
-    expected = ref(name)
-    ours = ours.detach().float().cpu().numpy()
-    assert ours.shape == expected.shape, f"{name}: {ours.shape} vs {expected.shape}"
-    tol = 1e-4 * max(1.0, float(np.abs(expected).max()))
-    diff = float(np.abs(ours - expected).max())
-    assert diff <= tol, f"{name}: max diff {diff:.3e} > {tol:.3e}"
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ array must match within ``1e-4 * max(1, max|ref|)``.
 """
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,24 +19,7 @@ from emotion2vec.model import Emotion2vecModel
 from emotion2vec.pretrain.losses import Emotion2vecLoss, frame_loss, utterance_loss, utterance_prediction
 from emotion2vec.pretrain.student import decoder_input, student_encode, student_forward
 from emotion2vec.pretrain.teacher import make_teacher, teacher_targets
-
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "parity_small"
-pytestmark = pytest.mark.skipif(
-    not (FIXTURE / "pretrain_a_mask.npy").is_file(), reason="parity fixture absent"
-)
-
-
-def ref(name):
-    return np.load(FIXTURE / name)
-
-
-def assert_close(name, ours):
-    expected = ref(name)
-    ours = ours.detach().float().cpu().numpy()
-    assert ours.shape == expected.shape, f"{name}: {ours.shape} vs {expected.shape}"
-    tol = 1e-4 * max(1.0, float(np.abs(expected).max()))
-    diff = float(np.abs(ours - expected).max())
-    assert diff <= tol, f"{name}: max diff {diff:.3e} > {tol:.3e}"
+from tests.parity import FIXTURE, assert_close, ref
 
 
 @pytest.fixture(scope="module")
