@@ -47,9 +47,9 @@ def _hparams(corpus, out, file="emotion2vec_loso_session.yaml", **overrides):
         "run_folds": ["session1", "session2"],
     }
     values.update(overrides)
-    if file != "emotion2vec_loso_session.yaml":  # a thin variant: inner keys go to `recipe`
-        outer = ("data_folder", "upstream_source", "results_root")
-        values = dict({k: values.pop(k) for k in outer}, recipe=values)
+    # every hparams file is a thin variant of the shared recipe: inner keys go to `recipe`
+    outer = ("data_folder", "upstream_source", "results_root")
+    values = dict({k: values.pop(k) for k in outer}, recipe=values)
     with open(RECIPE / file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, values)
     return hparams.get("recipe", hparams)

@@ -215,7 +215,7 @@ def test_bf16_precision_uses_autocast(folders, wavs):
     clf.mods.model.encoder.register_forward_pre_hook(
         lambda m, a: seen.append(torch.is_autocast_enabled("cpu")))
     probs = clf.classify_batch(*_pad(wavs))[0]
-    assert seen == [True] and probs.dtype == torch.float32
+    assert len(seen) >= 1 and all(seen) and probs.dtype == torch.float32  # every encoder call
     assert torch.allclose(probs.sum(-1), torch.ones(3), atol=1e-5)
 
 
