@@ -24,7 +24,8 @@ setup(
         "tqdm",
     ],
     extras_require={
-        "test": ["pytest>=7", "matplotlib"],  # so that CI also draws the recipe plots
+        # CI also draws the recipe plots and checks the ONNX export against PyTorch
+        "test": ["pytest>=7", "matplotlib", "onnx", "onnxruntime"],
         "onnx": ["onnx", "onnxruntime"],
         "hf": ["transformers"],
         "plots": ["matplotlib"],  # umap-learn: optional, UMAP instead of t-SNE
