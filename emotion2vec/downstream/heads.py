@@ -74,7 +74,38 @@ def _check_input(x: torch.Tensor, lengths: torch.Tensor, input_dim: int):
     return lengths
 
 
-class SuperbHead(nn.Module):
+class PooledHead(nn.Module):
+    """A head that embeds ``(x, lengths)`` into one vector per utterance
+    (:meth:`embed`, defined by subclasses), then maps it to logits through
+    ``self.dropout`` and ``self.post``."""
+
+    def embed(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``[batch, embedding]`` from ``x [batch, steps, input_dim]``."""
+        raise NotImplementedError
+
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor, return_embedding: bool = False
+    ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+        """Logits ``[batch, classes]`` (and the embedding when asked).
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            ``[batch, steps, input_dim]``, zero past ``lengths``.
+        lengths : torch.Tensor
+            ``[batch]`` valid steps (int).
+        return_embedding : bool
+            Also return :meth:`embed`'s output.
+
+        Returns
+        -------
+        torch.Tensor or (torch.Tensor, torch.Tensor)
+        """
+        embedding = self.embed(x, lengths)
+        logits = self.post(self.dropout(embedding))
+        return (logits, embedding) if return_embedding else logits
+
+class SuperbHead(PooledHead):
     """Linear -> ReLU per step, masked mean over valid steps, Linear.
 
     Arguments
@@ -128,30 +159,7 @@ class SuperbHead(nn.Module):
         keep = step_mask(lengths, x.shape[1]).unsqueeze(-1).to(h.dtype)
         return (h * keep).sum(dim=1) / lengths.unsqueeze(1).to(h.dtype)
 
-    def forward(
-        self, x: torch.Tensor, lengths: torch.Tensor, return_embedding: bool = False
-    ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
-        """Logits ``[batch, classes]`` (and the embedding when asked).
-
-        Arguments
-        ---------
-        x : torch.Tensor
-            ``[batch, steps, input_dim]``, zero past ``lengths``.
-        lengths : torch.Tensor
-            ``[batch]`` valid steps (int).
-        return_embedding : bool
-            Also return :meth:`embed`'s output.
-
-        Returns
-        -------
-        torch.Tensor or (torch.Tensor, torch.Tensor)
-        """
-        pooled = self.embed(x, lengths)
-        logits = self.post(self.dropout(pooled))
-        return (logits, pooled) if return_embedding else logits
-
-
-class GRUHead(nn.Module):
+class GRUHead(PooledHead):
     """GRU over the valid steps; its last hidden state -> Linear.
 
     Arguments
@@ -219,29 +227,6 @@ class GRUHead(nn.Module):
         if self.gru.bidirectional:
             return torch.cat([last[-2], last[-1]], dim=-1)
         return last[-1]
-
-    def forward(
-        self, x: torch.Tensor, lengths: torch.Tensor, return_embedding: bool = False
-    ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
-        """Logits ``[batch, classes]`` (and the embedding when asked).
-
-        Arguments
-        ---------
-        x : torch.Tensor
-            ``[batch, steps, input_dim]``, zero past ``lengths``.
-        lengths : torch.Tensor
-            ``[batch]`` valid steps (int).
-        return_embedding : bool
-            Also return :meth:`embed`'s output.
-
-        Returns
-        -------
-        torch.Tensor or (torch.Tensor, torch.Tensor)
-        """
-        state = self.embed(x, lengths)
-        logits = self.post(self.dropout(state))
-        return (logits, state) if return_embedding else logits
-
 
 def _num_classes(spec: Mapping[str, Any]) -> int:
     if "labels" in spec:
