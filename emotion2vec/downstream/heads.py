@@ -105,6 +105,7 @@ class PooledHead(nn.Module):
         logits = self.post(self.dropout(embedding))
         return (logits, embedding) if return_embedding else logits
 
+
 class SuperbHead(PooledHead):
     """Linear -> ReLU per step, masked mean over valid steps, Linear.
 
