@@ -50,6 +50,7 @@ from emotion2vec.pretrain.data import mix_seed
 from emotion2vec.pretrain.ema import _unwrap
 from emotion2vec.pretrain.initialization import initialize_model
 from emotion2vec.pretrain.schedulers import param_groups_for_weight_decay
+from emotion2vec.pretrain.targets import utterance_target
 from emotion2vec.pretrain.teacher import sync_teacher, teacher_targets
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ PRETRAIN_FIELDS = {
     "average_top_k_layers": "average_top_k_layers",
     "instance_norm_target_layer": "instance_norm_target_layer",
     "cls_type": "cls_type",
+    "utterance_target": "utterance_target",
     "cls_loss": "cls_weight",
     "d2v_loss": "d2v_weight",
     "loss_beta": "loss_beta",
@@ -299,17 +301,22 @@ class Emotion2vecPretrainBrain(sb.Brain):
         Returns
         -------
         student : StudentOutput
-        targets : torch.Tensor
-            float32 ``[batch, frames, dim]``.
+        targets : (torch.Tensor, torch.Tensor)
+            float32 frame targets ``[batch, frames, dim]`` and the utterance
+            target ``[batch, dim]`` (hparams ``utterance_target``, see
+            :func:`emotion2vec.pretrain.targets.utterance_target`).
         """
         batch = batch.to(self.device)
         student = self.modules.student(batch.wavs, batch.mask)
-        targets = teacher_targets(
+        kind = getattr(self.hparams, "utterance_target", "normalized")
+        targets, raw = teacher_targets(
             self.modules.teacher, student.local_features,
             self.hparams.average_top_k_layers,
             self.hparams.instance_norm_target_layer,
+            return_raw=True,
         )
-        return student, targets
+        u_target = utterance_target(targets, raw if kind != "normalized" else None, kind)
+        return student, (targets, u_target)
 
     def compute_objectives(self, predictions, batch, stage):
         """``L_frm + alpha * L_utt`` (released scaling).
@@ -330,7 +337,7 @@ class Emotion2vecPretrainBrain(sb.Brain):
             ``normalize_loss_per_update`` (normalised in
             :meth:`optimizers_step`).
         """
-        student, targets = predictions
+        student, (targets, u_target) = predictions
         clone = self.hparams.clone_batch
         after = self.hparams.utterance_after_decoder_dropout
         losses = self.hparams.loss(
@@ -339,7 +346,7 @@ class Emotion2vecPretrainBrain(sb.Brain):
             batch.mask.to(self.device),
             token_out=student.tokens(after),
             frame_out=student.frames(after),
-            u_target=targets.mean(dim=1).repeat_interleave(clone, 0),
+            u_target=u_target.repeat_interleave(clone, 0),
         )
         self.last_loss = losses["total"].detach()
         if stage != sb.Stage.TRAIN:

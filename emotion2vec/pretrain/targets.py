@@ -99,22 +99,63 @@ def build_teacher_targets(
     return total / len(layers)
 
 
-def utterance_target(targets: torch.Tensor) -> torch.Tensor:
-    """Utterance target: the mean of the frame targets over time.
+#: Utterance-target options (hparams key ``utterance_target``).
+UTTERANCE_TARGETS = ("normalized", "raw", "layer_norm")
+
+
+def utterance_target(
+    targets: torch.Tensor,
+    raw_average: torch.Tensor | None = None,
+    kind: str = "normalized",
+) -> torch.Tensor:
+    """Utterance target of the utterance loss, ``[batch, dim]``.
+
+    - ``"normalized"`` (the released code path): the mean over time of the
+      frame targets. With instance-normalised target layers every channel
+      of the frame targets has zero mean over time, so this target is
+      exactly zero (for unpadded utterances) and the utterance loss only
+      pulls the utterance vector towards zero.
+    - ``"raw"`` (the paper's Eq. 6 read literally: the mean of the
+      teacher's block outputs): the mean over time of the top-k average
+      taken BEFORE instance normalisation; it keeps the utterance-level
+      information that instance normalisation removes from the frames.
+    - ``"layer_norm"``: the ``"raw"`` vector layer-normalised over its
+      dims (no affine), so its scale matches the unit-variance frame
+      targets whatever the teacher's scale.
 
     Arguments
     ---------
     targets : torch.Tensor
         ``[batch, frames, dim]`` frame targets.
+    raw_average : torch.Tensor, optional
+        ``[batch, frames, dim]`` the top-k average before instance
+        normalisation (:func:`build_teacher_targets` with
+        ``instance_norm=False``); needed by ``"raw"`` and ``"layer_norm"``.
+    kind : str
+        One of :data:`UTTERANCE_TARGETS`.
 
     Returns
     -------
     utterance : torch.Tensor
-        ``[batch, dim]``.
+        float32 ``[batch, dim]``.
 
     Example
     -------
     >>> utterance_target(torch.tensor([[[1.0], [3.0]]]))
     tensor([[2.]])
+    >>> raw = torch.tensor([[[1.0, 2.0], [3.0, 6.0]]])
+    >>> utterance_target(torch.zeros(1, 2, 2), raw, "raw")
+    tensor([[2., 4.]])
+    >>> utterance_target(torch.zeros(1, 2, 2), raw, "layer_norm").round(decimals=3)
+    tensor([[-1.,  1.]])
     """
-    return targets.mean(dim=1)
+    if kind not in UTTERANCE_TARGETS:
+        raise ValueError(f"utterance_target must be one of {UTTERANCE_TARGETS}, got {kind!r}")
+    if kind == "normalized":
+        return targets.float().mean(dim=1)
+    if raw_average is None:
+        raise ValueError(f'utterance_target "{kind}" needs the raw top-k average')
+    utterance = raw_average.float().mean(dim=1)
+    if kind == "layer_norm":
+        utterance = F.layer_norm(utterance, utterance.shape[-1:])
+    return utterance

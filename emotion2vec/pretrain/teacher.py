@@ -95,7 +95,8 @@ def teacher_targets(
     top_k: int,
     instance_norm: bool = True,
     padding_mask: torch.Tensor | None = None,
-) -> torch.Tensor:
+    return_raw: bool = False,
+):
     """Frame targets: the teacher's top-k FFN outputs, normalised, averaged.
 
     Arguments
@@ -111,11 +112,15 @@ def teacher_targets(
         ``instance_norm_target_layer``.
     padding_mask : torch.Tensor, optional
         ``[batch, frames]`` True at padded frames (pre-training has none).
+    return_raw : bool
+        Also return the top-k average before instance normalisation (for
+        the ``raw`` and ``layer_norm`` utterance targets).
 
     Returns
     -------
     torch.Tensor
-        float32 ``[batch, frames, dim]``.
+        float32 ``[batch, frames, dim]`` (and the raw average, same shape,
+        when ``return_raw``).
 
     Example
     -------
@@ -130,6 +135,12 @@ def teacher_targets(
         out = teacher(
             local_features.detach(), padding_mask, return_ffn_outputs=True
         )
-    return build_teacher_targets(
+    targets = build_teacher_targets(
         out.ffn_outputs, top_k, instance_norm, num_extra_tokens=out.num_tokens
     )
+    if not return_raw:
+        return targets
+    raw = targets if not instance_norm else build_teacher_targets(
+        out.ffn_outputs, top_k, False, num_extra_tokens=out.num_tokens
+    )
+    return targets, raw
