@@ -259,6 +259,43 @@ def run_crossval(hparams: Dict[str, Any], run_opts=None) -> Dict[str, Any]:
     return summary
 
 
+def feature_statistics(store, ids: Sequence[str]):
+    """Per-feature mean and standard deviation over every step of ``ids``.
+
+    Arguments
+    ---------
+    store : FeatureStore
+        Cached features (``store.get(uid) -> [steps, dim]``).
+    ids : sequence of str
+        The utterances (a fold's training set: no test data leaks in).
+
+    Returns
+    -------
+    mean, std : torch.Tensor
+        float32 ``[dim]`` each (accumulated in float64).
+
+    Example
+    -------
+    >>> class Store:
+    ...     def get(self, uid):
+    ...         return np.full((2, 1), float(uid), dtype=np.float32)
+    >>> [t.tolist() for t in feature_statistics(Store(), ["1", "3"])]
+    [[2.0], [1.0]]
+    """
+    total = total_sq = None
+    count = 0
+    for uid in ids:
+        x = np.asarray(store.get(uid), dtype=np.float64)
+        total = x.sum(0) if total is None else total + x.sum(0)
+        total_sq = (x**2).sum(0) if total_sq is None else total_sq + (x**2).sum(0)
+        count += x.shape[0]
+    if not count:
+        raise CrossValError("cannot compute feature statistics of an empty training set")
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
+    return torch.from_numpy(mean).float(), torch.from_numpy(std).float()
+
+
 def run_fold(
     hparams: Mapping[str, Any],
     run_opts,
@@ -312,6 +349,8 @@ def run_fold(
         return result
     sb.utils.seed.seed_everything(int(hparams.get("seed", 0)) + index, verbose=False)
     head = build_head(spec)
+    if spec.get("input_norm"):
+        head.set_input_statistics(*feature_statistics(store, fold.train_ids))
     counter = hparams["epoch_counter"]()
     train_logger = hparams["train_logger"](save_file=str(fold_dir / "train_log.txt"))
     checkpointer = sb.utils.checkpoints.Checkpointer(

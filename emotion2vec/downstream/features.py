@@ -9,6 +9,10 @@ Feature options (what a downstream head receives, ``x [steps, features]``):
   block's outputs at the 10 utterance tokens (the "chunk embedding" that
   pre-training regresses onto the teacher's utterance mean, paper Eq. 7):
   the paper's Table 9 "Utt". Only upstreams with tokens (emotion2vec).
+* ``frm_mean``: the mean of the last block's frames ``[1, D]``: the
+  official utterance embedding (FunASR's ``granularity="utterance"``, what
+  ``emotion2vec extract --granularity utterance`` writes). The cache keeps
+  the frames; pooling happens when the head input is assembled.
 * ``utt+frm``: every frame concatenated with the ``utt`` vector
   ``[T, 2D]`` (Table 9 "Utt+Frm"; after the head's mean pooling this is
   the concatenation of both views).
@@ -71,7 +75,8 @@ class FeatureOption:
     Arguments
     ---------
     name : str
-        Canonical name: ``frm``, ``utt``, ``utt+frm``, ``layer:N`` or ``last4``.
+        Canonical name: ``frm``, ``frm_mean``, ``utt``, ``utt+frm``,
+        ``layer:N`` or ``last4``.
     layers : tuple of int or None
         Blocks the upstream must return (None: the last block suffices).
     streams : tuple of str
@@ -86,7 +91,7 @@ class FeatureOption:
     >>> FeatureOption.parse("cls")
     Traceback (most recent call last):
     ...
-    ValueError: unknown feature option 'cls'; use frm, utt, utt+frm, layer:N or last4
+    ValueError: unknown feature option 'cls'; use frm, frm_mean, utt, utt+frm, layer:N or last4
     """
 
     name: str
@@ -95,7 +100,8 @@ class FeatureOption:
 
     @classmethod
     def parse(cls, text: str) -> "FeatureOption":
-        """Parses ``frm``, ``utt``, ``utt+frm`` (or ``frm+utt``), ``layer:N``, ``last4``.
+        """Parses ``frm``, ``frm_mean``, ``utt``, ``utt+frm`` (or ``frm+utt``),
+        ``layer:N``, ``last4``.
 
         Arguments
         ---------
@@ -109,6 +115,8 @@ class FeatureOption:
         key = str(text).strip().lower().replace(" ", "")
         if key == "frm":
             return cls("frm", None, ("frames",))
+        if key == "frm_mean":
+            return cls("frm_mean", None, ("frames",))
         if key == "utt":
             return cls("utt", None, ("utt",))
         if key in ("utt+frm", "frm+utt"):
@@ -120,7 +128,7 @@ class FeatureOption:
             index = int(match.group(1))
             return cls(f"layer:{index}", (index,), ("frames",))
         raise ValueError(
-            f"unknown feature option {text!r}; use frm, utt, utt+frm, layer:N or last4"
+            f"unknown feature option {text!r}; use frm, frm_mean, utt, utt+frm, layer:N or last4"
         )
 
     @property
@@ -226,6 +234,10 @@ class FeatureOption:
             raise ValueError(f"feature {self.name!r} needs block outputs {self.layers}")
         else:
             frames = torch.stack(out.layers).mean(dim=0)
+        if self.name == "frm_mean":
+            keep = (~out.padding_mask).unsqueeze(-1).to(frames.dtype)
+            pooled = (frames * keep).sum(dim=1, keepdim=True) / lengths.view(-1, 1, 1).to(frames.dtype)
+            return pooled, torch.ones_like(lengths)
         if self.name == "utt+frm":
             keep = (~out.padding_mask).unsqueeze(-1).to(frames.dtype)
             utt = out.tokens.mean(dim=1, keepdim=True).expand_as(frames) * keep
@@ -254,6 +266,8 @@ class FeatureOption:
         if self.name == "utt":
             return np.array(streams["utt"], dtype=np.float32)
         frames = np.array(streams["frames"], dtype=np.float32)  # a copy, never a view
+        if self.name == "frm_mean":
+            return frames.mean(axis=0, keepdims=True)
         if self.name == "utt+frm":
             utt = np.broadcast_to(np.asarray(streams["utt"], dtype=np.float32), frames.shape)
             return np.concatenate([frames, utt], axis=1)
