@@ -14,7 +14,7 @@ setup(
     packages=find_packages(include=["emotion2vec", "emotion2vec.*"]),
     python_requires=">=3.10",
     install_requires=[
-        "torch>=2.4",
+        "torch>=2.6",  # weights-only torch.load by default, safe_globals with names
         "torchaudio>=2.4",
         "speechbrain>=1.1.2",
         "hyperpyyaml>=1.2",

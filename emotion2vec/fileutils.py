@@ -1,16 +1,26 @@
 """Small file helpers shared by preparation, conversion and caching.
 
+Outputs are written through :func:`staged_folder` / :func:`staged_file`:
+assembled next to their destination and moved into place only when
+complete, so an error or an interruption never leaves a half-written
+folder or file behind.
+
 Authors
  * emotion2vec-sb contributors
 """
 
+import contextlib
 import hashlib
 import os
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Union
+from typing import Iterator, Union
+
+PathLike = Union[str, os.PathLike]
 
 
-def sha256_file(path: Union[str, os.PathLike]) -> str:
+def sha256_file(path: PathLike) -> str:
     """SHA-256 of a file's bytes, read in 1 MiB blocks.
 
     Arguments
@@ -36,3 +46,85 @@ def sha256_file(path: Union[str, os.PathLike]) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def staged_folder(out_dir: PathLike) -> Iterator[Path]:
+    """A temporary sibling of ``out_dir`` that replaces it on success.
+
+    On an exception the staging folder is removed and ``out_dir`` is left
+    as it was. Checking whether ``out_dir`` may be replaced is the
+    caller's job.
+
+    Arguments
+    ---------
+    out_dir : str or path
+        The destination folder.
+
+    Yields
+    ------
+    Path
+        The (empty) staging folder to write into.
+
+    Example
+    -------
+    >>> root = Path(tempfile.mkdtemp())
+    >>> with staged_folder(root / "out") as tmp:
+    ...     _ = (tmp / "a.txt").write_text("done")
+    >>> sorted(p.name for p in root.iterdir()), (root / "out" / "a.txt").read_text()
+    (['out'], 'done')
+    >>> try:
+    ...     with staged_folder(root / "other") as tmp:
+    ...         raise RuntimeError("stopped half way")
+    ... except RuntimeError:
+    ...     pass
+    >>> sorted(p.name for p in root.iterdir())
+    ['out']
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        yield tmp
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+@contextlib.contextmanager
+def staged_file(path: PathLike) -> Iterator[Path]:
+    """A temporary sibling of ``path`` that replaces it on success.
+
+    Arguments
+    ---------
+    path : str or path
+        The destination file (parent folders are created).
+
+    Yields
+    ------
+    Path
+        Where to write (does not exist yet).
+
+    Example
+    -------
+    >>> root = Path(tempfile.mkdtemp())
+    >>> with staged_file(root / "model.onnx") as tmp:
+    ...     _ = tmp.write_bytes(b"graph")
+    >>> [p.name for p in root.iterdir()]
+    ['model.onnx']
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    tmp = Path(name)
+    tmp.unlink()
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
