@@ -1,7 +1,9 @@
 """``Emotion2vecClassifier``: SpeechBrain inference interface for emotion2vec.
 
 A drop-in for SpeechBrain's ``EncoderClassifier`` contract, loading a local
-model folder (see ``emotion2vec.model_folder``) with no network access::
+model folder (see ``emotion2vec.model_folder``) with no network access and
+without running anything in it (``config.json`` + ``model.ckpt``, never the
+folder's ``hyperparams.yaml``)::
 
     from emotion2vec.inference import Emotion2vecClassifier
     clf = Emotion2vecClassifier.from_hparams(
@@ -63,15 +65,20 @@ from emotion2vec.downstream.features import FeatureOption
 from emotion2vec.long_audio import SAMPLE_RATE, WindowReader, plan_windows
 from emotion2vec.model import Emotion2vecModel, FeatureOutput, masked_mean
 from emotion2vec.model_folder import (
+    FOLDER_FILES,
     HPARAMS_FILE,
     LABELS_FILE,
     ModelFolderError,
     english_label,
+    load_model,
     read_label_encoder,
+    read_weights,
 )
+from emotion2vec.safe_load import CheckpointError, check_regular_file, one_line, state_dict_mismatch
 
 DOWNSTREAM_SPEC_FILE = "downstream.json"
 DOWNSTREAM_HEAD_FILE = "downstream_head.ckpt"
+DOWNSTREAM_LABELS_FILE = "downstream_label_encoder.txt"  # = emotion2vec.downstream.export.LABELS_FILE
 
 Classification = Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[str]]
 
@@ -140,23 +147,26 @@ def load_downstream_head(model_dir: Union[str, Path]) -> Optional[Tuple[torch.nn
     model_dir = Path(model_dir)
     spec_path = model_dir / DOWNSTREAM_SPEC_FILE
     weights = model_dir / DOWNSTREAM_HEAD_FILE
-    if not spec_path.is_file():
+    if not spec_path.exists():
         if weights.exists():
             raise ModelFolderError(
                 f"{model_dir}: has {DOWNSTREAM_HEAD_FILE} but no {DOWNSTREAM_SPEC_FILE}"
             )
         return None
     try:
+        check_regular_file(spec_path)
         spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ModelFolderError(f"{spec_path}: invalid JSON ({error})") from None
+    except CheckpointError as error:
+        raise ModelFolderError(str(error)) from None
+    except (OSError, ValueError, RecursionError) as error:  # bad JSON, bad UTF-8
+        raise ModelFolderError(f"{spec_path}: invalid JSON ({one_line(error)})") from None
     if not isinstance(spec, dict):
-        raise ModelFolderError(f"{spec_path}: expected a JSON object")
+        raise ModelFolderError(f"{spec_path}: expected a JSON object, got {type(spec).__name__}")
     spec.setdefault("feature", "frm")
     try:
         feature_layers(spec["feature"])
-    except ValueError as error:
-        raise ModelFolderError(f"{spec_path}: {error}") from None
+    except (TypeError, ValueError, AttributeError) as error:
+        raise ModelFolderError(f"{spec_path}: {' '.join(str(error).split())}") from None
     if "labels" not in spec:
         labels_path = model_dir / LABELS_FILE
         if not labels_path.is_file():
@@ -164,6 +174,8 @@ def load_downstream_head(model_dir: Union[str, Path]) -> Optional[Tuple[torch.nn
                 f"{spec_path}: no 'labels' and no {LABELS_FILE} in {model_dir}"
             )
         spec["labels"] = read_label_encoder(labels_path)
+    if not isinstance(spec["labels"], list) or not all(isinstance(x, str) for x in spec["labels"]):
+        raise ModelFolderError(f"{spec_path}: 'labels' must be a list of strings")
     try:
         from emotion2vec.downstream.heads import build_head
     except ImportError as error:
@@ -171,16 +183,19 @@ def load_downstream_head(model_dir: Union[str, Path]) -> Optional[Tuple[torch.nn
             f"{model_dir} holds a downstream head, which needs "
             f"emotion2vec.downstream.heads.build_head ({error})"
         ) from None
-    head = build_head(spec)
     try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        head.load_state_dict(state, strict=True)
-    except FileNotFoundError:
-        raise ModelFolderError(f"{model_dir}: missing {DOWNSTREAM_HEAD_FILE}") from None
-    except RuntimeError as error:
+        with torch.device("meta"):  # shapes first: nothing allocated for a bad spec
+            shapes = {k: v.shape for k, v in build_head(spec).state_dict().items()}
+    except (TypeError, ValueError, KeyError, RuntimeError, OverflowError) as error:
+        raise ModelFolderError(f"{spec_path}: invalid head spec ({one_line(error)})") from None
+    state = read_weights(weights)
+    problems = state_dict_mismatch(shapes, state)
+    if problems:
         raise ModelFolderError(
-            f"{weights}: does not match {DOWNSTREAM_SPEC_FILE}: {error}"
-        ) from None
+            f"{weights}: does not match {DOWNSTREAM_SPEC_FILE}: " + "; ".join(problems)
+        )
+    head = build_head(spec)
+    head.load_state_dict(state, strict=True)
     return head.eval(), spec
 
 
@@ -328,8 +343,24 @@ class Emotion2vecClassifier(Pretrained):
         return list(getattr(model, "labels", []))
 
     @classmethod
-    def from_hparams(cls, source, hparams_file: str = HPARAMS_FILE, **kwargs):
-        """Loads a local model folder; never touches the network.
+    def from_hparams(
+        cls,
+        source,
+        hparams_file: str = HPARAMS_FILE,
+        savedir=None,
+        overrides=None,
+        download_only: bool = False,
+        local_strategy=None,
+        fetch_config=None,
+        **kwargs,
+    ):
+        """Loads a local model folder; never touches the network, never runs
+        anything in the folder.
+
+        The signature is SpeechBrain's ``Pretrained.from_hparams``, but the
+        model is built from ``config.json``, ``model.ckpt`` and
+        ``label_encoder.ckpt`` (``emotion2vec.model_folder.load_model``):
+        ``hyperparams.yaml``, which HyperPyYAML would execute, is not read.
 
         Arguments
         ---------
@@ -337,13 +368,23 @@ class Emotion2vecClassifier(Pretrained):
             An existing local model folder (``emotion2vec convert`` output or
             a recipe export). Anything else is an error, never a hub lookup.
         hparams_file : str
-            Inference hparams file inside ``source``.
+            Only ``hyperparams.yaml`` (kept for SpeechBrain's signature;
+            the file is not read).
+        savedir : str or Path, optional
+            As in SpeechBrain: the folder's files are linked there
+            (``local_strategy``, re-linked when present) and loaded from there.
+        overrides : dict, optional
+            Not supported (there is no YAML to override); must be empty.
+        download_only : bool
+            Only link the files into ``savedir``; returns None.
+        local_strategy : speechbrain.utils.fetching.LocalStrategy, optional
+            How files are linked into ``savedir`` (default: symlinks).
+        fetch_config : speechbrain.utils.fetching.FetchConfig, optional
+            Forced to ``allow_network=False``; the default also has
+            ``overwrite=True``, so ``savedir`` is never stale.
         **kwargs
-            ``savedir``, ``run_opts``, ``overrides``, ``label_style``, ...
-            as for SpeechBrain's ``Pretrained.from_hparams``. A
-            ``fetch_config`` is forced to ``allow_network=False``; the
-            default one also has ``overwrite=True``, so that files already in
-            ``savedir`` are re-linked from ``source`` (never stale).
+            Constructor arguments: ``run_opts``, ``freeze_params``,
+            ``label_style``, ``labels``, ``model_dir``.
 
         Returns
         -------
@@ -355,16 +396,45 @@ class Emotion2vecClassifier(Pretrained):
                 f"{source}: no such local model folder (Emotion2vecClassifier "
                 "loads local folders only; make one with `emotion2vec convert`)"
             )
-        if not (folder / hparams_file).is_file():
-            raise ModelFolderError(
-                f"{folder}: not a model folder, {hparams_file} is missing"
+        if hparams_file != HPARAMS_FILE:
+            raise ValueError(
+                f"hparams_file={hparams_file!r}: Emotion2vecClassifier builds the model "
+                "from config.json and never reads (executes) a hparams file"
             )
-        fetch_config = kwargs.pop("fetch_config", None) or FetchConfig(overwrite=True)
-        kwargs["fetch_config"] = dataclasses.replace(fetch_config, allow_network=False)
+        if overrides:
+            raise ValueError(
+                "overrides are not supported: Emotion2vecClassifier builds the model "
+                "from config.json, not from hyperparams.yaml"
+            )
+        if savedir is not None:
+            folder = cls._link_into(folder, Path(savedir), local_strategy, fetch_config)
+        if download_only:
+            return None
+        model = load_model(folder)
+        hparams = {"model": model, "savedir": savedir}
+        if model.labels:
+            from speechbrain.dataio.encoder import CategoricalEncoder
+
+            hparams["label_encoder"] = CategoricalEncoder()
+            hparams["label_encoder"].update_from_iterable(model.labels)
         kwargs.setdefault("model_dir", folder)
-        return super().from_hparams(
-            source=str(folder.resolve()), hparams_file=hparams_file, **kwargs
-        )
+        return cls(modules={"model": model}, hparams=hparams, **kwargs)
+
+    @staticmethod
+    def _link_into(folder: Path, savedir: Path, local_strategy, fetch_config) -> Path:
+        from speechbrain.utils.fetching import LocalStrategy, fetch
+
+        fetch_config = fetch_config or FetchConfig(overwrite=True)
+        fetch_config = dataclasses.replace(fetch_config, allow_network=False)
+        savedir.mkdir(parents=True, exist_ok=True)
+        for name in FOLDER_FILES + (DOWNSTREAM_LABELS_FILE,):
+            if (folder / name).is_file():
+                fetch(
+                    filename=name, source=str(folder.resolve()), savedir=savedir,
+                    local_strategy=local_strategy or LocalStrategy.SYMLINK,
+                    fetch_config=fetch_config,
+                )
+        return savedir
 
     @classmethod
     def from_model(

@@ -12,21 +12,40 @@ network access::
       label_encoder.ckpt  CategoricalEncoder file (only with a head)
       source.json         provenance: what the folder was made from
 
+A model folder is data. ``load_model``, ``Emotion2vecClassifier``,
+``emotion2vec extract / classify / export-onnx`` and the downstream
+upstream read ``config.json`` (JSON), ``model.ckpt`` (tensors only, see
+:mod:`emotion2vec.safe_load`) and ``label_encoder.ckpt`` (Python literals,
+parsed, never executed), and check them against each other before any
+weight is allocated: a damaged file is a :class:`ModelFolderError` naming
+it. They never read ``hyperparams.yaml``: it is HyperPyYAML, whose
+``!new:`` / ``!name:`` / ``!apply:`` tags call any Python callable they
+name when SpeechBrain's ``Pretrained.from_hparams`` or
+``load_hyperpyyaml`` loads it. It is written for SpeechBrain users; load
+a folder that way only if you trust who made it.
+
 Authors
  * emotion2vec-sb contributors
 """
 
+import dataclasses
 import json
-import os
-import shutil
-import tempfile
+import typing
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import yaml
 
+from emotion2vec.fileutils import staged_folder
 from emotion2vec.model import Emotion2vecConfig, Emotion2vecModel
+from emotion2vec.safe_load import (
+    CheckpointError,
+    check_regular_file,
+    load_state_dict_file,
+    one_line,
+    state_dict_mismatch,
+)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.ckpt"
@@ -38,8 +57,9 @@ DOWNSTREAM_FILES = ("downstream.json", "downstream_head.ckpt")
 FOLDER_FILES = (CONFIG_FILE, WEIGHTS_FILE, HPARAMS_FILE, LABELS_FILE, SOURCE_FILE) + DOWNSTREAM_FILES
 
 
-class ModelFolderError(ValueError):
-    """A model folder that is missing, incomplete or unreadable."""
+class ModelFolderError(CheckpointError):
+    """A model folder that is missing, incomplete, damaged or inconsistent;
+    the one-line message names the file and the problem."""
 
 
 def english_label(label: str) -> str:
@@ -120,10 +140,23 @@ def read_label_encoder(path: Path) -> List[str]:
     """
     from speechbrain.dataio.encoder import CategoricalEncoder
 
+    path = Path(path)
+    try:
+        check_regular_file(path)
+    except CheckpointError as error:
+        raise ModelFolderError(str(error)) from None
     encoder = CategoricalEncoder()
-    encoder.load(path)
-    encoder.expect_len(len(encoder))
-    return [encoder.ind2lab[i] for i in range(len(encoder))]
+    try:
+        encoder.load(path)  # SpeechBrain parses Python literals (ast.literal_eval)
+        encoder.expect_len(len(encoder))
+        labels = [encoder.ind2lab[i] for i in range(len(encoder))]
+    except Exception as error:  # any parse failure of an untrusted text file
+        raise ModelFolderError(
+            f"{path}: not a label encoder file ({one_line(error)})"
+        ) from None
+    if not labels or not all(isinstance(label, str) for label in labels):
+        raise ModelFolderError(f"{path}: not a label encoder file (expected string labels 0..N-1)")
+    return labels
 
 
 def save_model_folder(
@@ -181,9 +214,7 @@ def save_model_folder(
         raise ModelFolderError(
             f"head has {config.num_labels} outputs but {len(labels)} labels were given"
         )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with staged_folder(out_dir) as tmp:
         (tmp / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
         torch.save(model.state_dict(), tmp / WEIGHTS_FILE)
         (tmp / HPARAMS_FILE).write_text(_hparams_yaml(config, bool(labels)), encoding="utf-8")
@@ -192,13 +223,59 @@ def save_model_folder(
         (tmp / SOURCE_FILE).write_text(
             json.dumps(source or {}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return out_dir
+
+
+def _field_types() -> Dict[str, tuple]:
+    hints = typing.get_type_hints(Emotion2vecConfig)
+    accepted = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
+    return {
+        f.name: accepted.get(hints[f.name], (dict,)) for f in dataclasses.fields(Emotion2vecConfig)
+    }
+
+
+def parse_config(values, source) -> Emotion2vecConfig:
+    """Validates the fields of a ``config.json`` and builds the config.
+
+    Arguments
+    ---------
+    values : object
+        The parsed JSON.
+    source : str or Path
+        The file, for error messages.
+
+    Returns
+    -------
+    Emotion2vecConfig
+
+    Example
+    -------
+    >>> parse_config({"embed_dim": "32"}, "config.json")
+    Traceback (most recent call last):
+    ...
+    emotion2vec.model_folder.ModelFolderError: config.json: invalid config (embed_dim must be int, got str '32')
+    """
+    if not isinstance(values, dict):
+        raise ModelFolderError(
+            f"{source}: invalid config (expected a JSON object, got {type(values).__name__})"
+        )
+    types = _field_types()
+    unknown = sorted(str(k) for k in values if k not in types)
+    if unknown:
+        raise ModelFolderError(f"{source}: invalid config (unknown fields: {', '.join(unknown)})")
+    for name, value in values.items():
+        ok = isinstance(value, types[name]) and not (
+            isinstance(value, bool) and bool not in types[name]
+        )
+        if not ok:
+            raise ModelFolderError(
+                f"{source}: invalid config ({name} must be {types[name][-1].__name__}, "
+                f"got {type(value).__name__} {value!r:.40})"
+            )
+    try:
+        return Emotion2vecConfig.from_dict(values)
+    except (TypeError, ValueError, SyntaxError, ZeroDivisionError, RecursionError) as error:
+        raise ModelFolderError(f"{source}: invalid config ({one_line(error)})") from None
 
 
 def read_config(model_dir: Union[str, Path]) -> Emotion2vecConfig:
@@ -214,15 +291,104 @@ def read_config(model_dir: Union[str, Path]) -> Emotion2vecConfig:
     Emotion2vecConfig
     """
     path = Path(model_dir) / CONFIG_FILE
-    try:
-        return Emotion2vecConfig.from_dict(json.loads(path.read_text()))
-    except FileNotFoundError:
+    if not path.exists():
         raise ModelFolderError(
             f"{model_dir}: not an emotion2vec model folder (no {CONFIG_FILE}); "
             "make one with `emotion2vec convert SRC OUT_DIR`"
-        ) from None
-    except (json.JSONDecodeError, TypeError, ValueError) as error:
-        raise ModelFolderError(f"{path}: invalid config ({error})") from None
+        )
+    try:
+        check_regular_file(path)
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except CheckpointError as error:
+        raise ModelFolderError(str(error)) from None
+    except (OSError, ValueError, RecursionError) as error:  # bad JSON, bad UTF-8
+        raise ModelFolderError(f"{path}: not valid JSON ({one_line(error)})") from None
+    return parse_config(values, path)
+
+
+def read_weights(path: Union[str, Path]) -> Dict[str, torch.Tensor]:
+    """Reads a ``model.ckpt``-style state dict safely (tensors only).
+
+    Arguments
+    ---------
+    path : str or Path
+        The weights file.
+
+    Returns
+    -------
+    dict
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelFolderError(f"{path.parent}: missing {path.name}")
+    try:
+        return load_state_dict_file(path)
+    except CheckpointError as error:
+        raise ModelFolderError(str(error)) from None
+
+
+def expected_shapes(config: Emotion2vecConfig, source) -> Dict[str, torch.Size]:
+    """Parameter shapes of the model ``config`` describes (nothing allocated).
+
+    Arguments
+    ---------
+    config : Emotion2vecConfig
+        Architecture.
+    source : str or Path
+        Where the config came from, for error messages.
+
+    Returns
+    -------
+    dict
+        Name -> shape.
+    """
+    try:
+        with torch.device("meta"):
+            model = Emotion2vecModel(config)
+    except (TypeError, ValueError, RuntimeError, ZeroDivisionError, OverflowError) as error:
+        raise ModelFolderError(f"{source}: cannot build this architecture ({one_line(error)})") from None
+    return {k: v.shape for k, v in model.state_dict().items()}
+
+
+def read_model_folder(
+    model_dir: Union[str, Path]
+) -> Tuple[Emotion2vecConfig, Dict[str, torch.Tensor], List[str]]:
+    """Reads and cross-checks a model folder without running anything in it.
+
+    ``config.json``, ``model.ckpt`` and ``label_encoder.ckpt`` are parsed
+    as data and checked against each other (keys, shapes, label count);
+    ``hyperparams.yaml`` is not read.
+
+    Arguments
+    ---------
+    model_dir : str or Path
+        Folder written by ``emotion2vec convert`` or a recipe export.
+
+    Returns
+    -------
+    config : Emotion2vecConfig
+    state_dict : dict
+        The weights (CPU).
+    labels : list of str
+        Head labels (empty without head).
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelFolderError(f"{model_dir}: no such model folder")
+    config = read_config(model_dir)
+    weights = model_dir / WEIGHTS_FILE
+    state = read_weights(weights)
+    problems = state_dict_mismatch(expected_shapes(config, model_dir / CONFIG_FILE), state)
+    if problems:
+        raise ModelFolderError(f"{weights}: does not match {CONFIG_FILE}: " + "; ".join(problems))
+    labels_path = model_dir / LABELS_FILE
+    labels = read_label_encoder(labels_path) if labels_path.exists() else []
+    if config.num_labels and labels and len(labels) != config.num_labels:
+        raise ModelFolderError(
+            f"{labels_path}: {len(labels)} labels but the head in {CONFIG_FILE} "
+            f"has {config.num_labels} outputs"
+        )
+    return config, state, labels
 
 
 def load_model(
@@ -231,7 +397,8 @@ def load_model(
     """Loads a model folder, in eval mode, on ``device``.
 
     The returned model carries ``labels`` (head labels, empty without head)
-    and ``model_dir``.
+    and ``model_dir``. Nothing in the folder is executed (see the module
+    docstring); a damaged or inconsistent file is a ``ModelFolderError``.
 
     Arguments
     ---------
@@ -244,23 +411,9 @@ def load_model(
     -------
     Emotion2vecModel
     """
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise ModelFolderError(f"{model_dir}: no such model folder")
-    config = read_config(model_dir)
-    weights = model_dir / WEIGHTS_FILE
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ModelFolderError(f"{model_dir}: missing {WEIGHTS_FILE}") from None
-    except Exception as error:
-        raise ModelFolderError(f"{weights}: unreadable weights ({error})") from None
+    config, state, labels = read_model_folder(model_dir)
     model = Emotion2vecModel(config)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        raise ModelFolderError(f"{weights}: does not match {CONFIG_FILE}: {error}") from None
-    labels_path = model_dir / LABELS_FILE
-    model.labels = read_label_encoder(labels_path) if labels_path.is_file() else []
-    model.model_dir = model_dir
+    model.load_state_dict(state, strict=True)
+    model.labels = labels
+    model.model_dir = Path(model_dir)
     return model.to(device).eval()

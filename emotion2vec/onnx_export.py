@@ -32,6 +32,7 @@ from typing import Sequence, Union
 import torch
 from torch import nn
 
+from emotion2vec.fileutils import staged_file
 from emotion2vec.model import Emotion2vecModel, masked_mean
 
 INPUT_NAMES = ["wavs", "lengths"]
@@ -134,7 +135,6 @@ def export_onnx(
             "ONNX export needs the onnx package: pip install 'emotion2vec[onnx]'"
         ) from None
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     wrapper = OnnxEncoder(model.cpu()).eval()
     outputs = wrapper.output_names
     dynamic_axes = {
@@ -144,26 +144,27 @@ def export_onnx(
         "utterance": {0: "batch"},
         "logits": {0: "batch"},
     }
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*ONNX.*")
-        torch.onnx.export(
-            wrapper, _trace_example(model), str(out_path), dynamo=False,
-            opset_version=opset, input_names=INPUT_NAMES, output_names=outputs,
-            dynamic_axes={k: v for k, v in dynamic_axes.items() if k in INPUT_NAMES + outputs},
-            do_constant_folding=True,
-        )
-    proto = onnx.load(str(out_path))
-    metadata = {
-        "labels": json.dumps(list(getattr(model, "labels", []) or []), ensure_ascii=False),
-        "config": json.dumps(model.config.to_dict(), ensure_ascii=False),
-        "sample_rate": "16000",
-    }
-    for key, value in metadata.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(proto, str(out_path))
+    with staged_file(out_path) as tmp:  # no half-written file on failure
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", message=".*ONNX.*")
+            torch.onnx.export(
+                wrapper, _trace_example(model), str(tmp), dynamo=False,
+                opset_version=opset, input_names=INPUT_NAMES, output_names=outputs,
+                dynamic_axes={k: v for k, v in dynamic_axes.items() if k in INPUT_NAMES + outputs},
+                do_constant_folding=True,
+            )
+        proto = onnx.load(str(tmp))
+        metadata = {
+            "labels": json.dumps(list(getattr(model, "labels", []) or []), ensure_ascii=False),
+            "config": json.dumps(model.config.to_dict(), ensure_ascii=False),
+            "sample_rate": "16000",
+        }
+        for key, value in metadata.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(proto, str(tmp))
     return out_path
 
 

@@ -25,8 +25,6 @@ Authors
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
@@ -37,13 +35,14 @@ from emotion2vec.downstream.crossval import FOLD_RESULT_FILE, HEAD_FILE, RUN_FIL
 from emotion2vec.downstream.features import FeatureOption
 from emotion2vec.downstream.heads import build_head
 from emotion2vec.downstream.upstreams import Emotion2vecUpstream
+from emotion2vec.fileutils import staged_folder
 from emotion2vec.model_folder import (
     FOLDER_FILES,
     SOURCE_FILE,
-    load_model,
     save_model_folder,
     write_label_encoder,
 )
+from emotion2vec.safe_load import CheckpointError, load_state_dict_file
 
 PathLike = Union[str, os.PathLike]
 SPEC_FILE = "downstream.json"
@@ -58,11 +57,14 @@ class ExportError(ValueError):
 
 def _read_json(path: Path) -> Dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ExportError(f"{path} not found") from None
-    except ValueError as error:
+    except (OSError, ValueError) as error:  # bad JSON, bad UTF-8, a folder
         raise ExportError(f"{path}: invalid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ExportError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def finished_folds(results_dir: PathLike) -> Dict[str, Dict[str, Any]]:
@@ -157,10 +159,12 @@ def export_downstream(
     spec = dict(settings["head"])
     head = build_head(spec)
     head_path = Path(chosen["folder"]) / HEAD_FILE
+    if not head_path.exists():
+        raise ExportError(f"{head_path} not found (fold {name} has no saved head)")
     try:
-        head.load_state_dict(torch.load(head_path, map_location="cpu", weights_only=True))
-    except FileNotFoundError:
-        raise ExportError(f"{head_path} not found (fold {name} has no saved head)") from None
+        head.load_state_dict(load_state_dict_file(head_path))
+    except CheckpointError as error:
+        raise ExportError(str(error)) from None
     except RuntimeError as error:
         raise ExportError(f"{head_path} does not match the head spec in {RUN_FILE}: {error}") from None
     _check_target(out_dir, overwrite)
@@ -170,10 +174,7 @@ def export_downstream(
         test={k: chosen.get(k) for k in ("wa", "ua", "wf1", "macro_f1")},
         valid=chosen.get("valid"),
     )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    folder = staging / "export"
-    try:
+    with staged_folder(out_dir) as folder:  # moved into place only once verified
         model = upstream.model
         source = _read_source(upstream.model_dir)
         save_model_folder(
@@ -185,11 +186,6 @@ def export_downstream(
         write_label_encoder(folder / LABELS_FILE, list(spec["labels"]))
         if verify:
             verify_export(folder, upstream, head.eval(), spec["feature"])
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(folder, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out_dir
 
 

@@ -96,11 +96,14 @@ def test_wrong_path_is_a_clear_error(source, no_network):
         Emotion2vecClassifier.from_hparams(source=source)
 
 
-def test_folder_without_hparams(tmp_path, no_network):
+def test_folder_without_config_and_without_hparams(tmp_path, no_network):
     from emotion2vec.inference import Emotion2vecClassifier
 
-    with pytest.raises(ValueError, match="hyperparams.yaml is missing"):
+    with pytest.raises(ValueError, match="no config.json"):
         Emotion2vecClassifier.from_hparams(source=tmp_path)
+    folder = _tiny_folder(tmp_path / "m", 2, ["a", "b"])
+    (folder / "hyperparams.yaml").unlink()  # never read: the model comes from config.json
+    assert Emotion2vecClassifier.from_hparams(source=folder).labels == ["a", "b"]
 
 
 def test_labels_english_and_official(clf, folders):
