@@ -9,6 +9,10 @@ mis-shaped key is reported by name, except the documented optional ones
 (the pre-training decoder, absent from emotion2vec+ checkpoints, and the
 ``_ema`` teacher copy of data2vec 2.0 training checkpoints).
 
+Every file is read through :mod:`emotion2vec.safe_load`: a checkpoint
+never runs code from its pickle unless the caller passes ``trust=True``,
+and a damaged file is a :class:`CheckpointError` that names it.
+
 The model never imports this module.
 
 Authors
@@ -26,6 +30,8 @@ import torch
 import yaml
 
 from emotion2vec.model.config import Emotion2vecConfig
+# CheckpointError lives in safe_load and is re-exported here (its old home).
+from emotion2vec.safe_load import CheckpointError, load_torch_file, one_line, state_dict_mismatch
 
 logger = logging.getLogger(__name__)
 
@@ -172,11 +178,6 @@ def ours_to_official(key: str, extractor_mode: str = "layer_norm") -> Optional[s
     return None
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be converted; the message names the file
-    and every offending key."""
-
-
 @dataclass
 class OfficialCheckpoint:
     """An official checkpoint read from disk.
@@ -203,19 +204,6 @@ class OfficialCheckpoint:
     official_config: Dict = field(default_factory=dict)
 
 
-def _torch_load(path: Path):
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: file not found") from None
-    except Exception as error:  # pickle with non-tensor objects
-        logger.info("%s: weights_only load failed (%s); retrying", path, error)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({error})") from None
-
-
 def read_yaml(path: Path) -> Dict:
     """Reads a YAML file into a dict, with a clear error.
 
@@ -231,10 +219,12 @@ def read_yaml(path: Path) -> Dict:
     try:
         with open(path, encoding="utf-8") as f:
             data = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as error:
-        raise CheckpointError(f"{path}: cannot read YAML ({error})") from None
+    except (OSError, ValueError, yaml.YAMLError) as error:  # ValueError: bad UTF-8
+        raise CheckpointError(f"{path}: cannot read YAML ({one_line(error)})") from None
     if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a mapping at top level")
+        raise CheckpointError(
+            f"{path}: expected a mapping at top level, got {type(data).__name__}"
+        )
     return data
 
 
@@ -250,12 +240,60 @@ def read_labels(path: Path) -> List[str]:
     -------
     list of str
     """
-    with open(path, encoding="utf-8") as f:
-        return [line.strip() for line in f if line.strip()]
+    try:
+        with open(path, encoding="utf-8") as f:
+            labels = [line.strip() for line in f if line.strip()]
+    except (OSError, ValueError) as error:  # ValueError: not UTF-8 text
+        raise CheckpointError(f"{path}: cannot read the label list ({one_line(error)})") from None
+    if not labels:
+        raise CheckpointError(f"{path}: the label list is empty")
+    return labels
 
 
-def _unwrap_state_dict(obj, path) -> Tuple[Dict[str, torch.Tensor], Optional[Dict]]:
-    """Finds the state dict (and fairseq ``cfg``) inside a loaded object."""
+def read_json(path: Path) -> Dict:
+    """Reads a JSON object (``configuration.json``), with a clear error.
+
+    Arguments
+    ---------
+    path : Path
+        JSON file.
+
+    Returns
+    -------
+    dict
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # JSONDecodeError and bad UTF-8 are ValueErrors
+        raise CheckpointError(f"{path}: not valid JSON ({one_line(error)})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def unwrap_state_dict(obj, path) -> Tuple[Dict[str, torch.Tensor], Optional[Dict]]:
+    """Finds the state dict (and fairseq ``cfg``) inside a loaded checkpoint.
+
+    Arguments
+    ---------
+    obj : object
+        What the checkpoint file holds.
+    path : str or Path
+        The file, for error messages.
+
+    Returns
+    -------
+    state : dict
+        The state dict (under ``state_dict``, ``model_state_dict`` or
+        ``model``, or ``obj`` itself).
+    cfg : dict or None
+        The fairseq ``cfg``, when there is one.
+
+    Example
+    -------
+    >>> unwrap_state_dict({"cfg": {"model": {}}, "model": {"w": torch.ones(1)}}, "x.pt")
+    ({'w': tensor([1.])}, {'model': {}})
+    """
     cfg = None
     if isinstance(obj, dict) and isinstance(obj.get("cfg"), dict):
         cfg = obj["cfg"]
@@ -265,10 +303,28 @@ def _unwrap_state_dict(obj, path) -> Tuple[Dict[str, torch.Tensor], Optional[Dic
             break
     if not isinstance(obj, dict) or not obj:
         raise CheckpointError(f"{path}: no state dict found")
+    if not all(isinstance(key, str) for key in obj):
+        raise CheckpointError(f"{path}: the state dict has keys that are not names")
     return obj, cfg
 
 
-def _strip_prefixes(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+def strip_prefixes(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Removes the ``module.`` (DDP) and ``d2v_model.`` (FunASR) key prefixes.
+
+    Arguments
+    ---------
+    state : dict
+        State dict.
+
+    Returns
+    -------
+    dict
+
+    Example
+    -------
+    >>> strip_prefixes({"module.d2v_model.blocks.0.x": 1, "proj.bias": 2})
+    {'blocks.0.x': 1, 'proj.bias': 2}
+    """
     out = {}
     for key, value in state.items():
         for prefix in ("module.", "d2v_model."):
@@ -297,7 +353,7 @@ def map_official_state_dict(
     dict
         State dict under our names.
     """
-    state = _strip_prefixes(state)
+    state = strip_prefixes(state)
     mapped, unknown = {}, []
     for key, value in state.items():
         if key == "_ema" or key.startswith("_ema."):
@@ -437,29 +493,20 @@ def check_against_model(config: Emotion2vecConfig, state: Dict, source: str):
 
     has_decoder = any(k.startswith("decoder.") for k in state)
     config.build_decoder = has_decoder
-    with torch.device("meta"):
-        model = Emotion2vecModel(config)
-    expected = {k: v.shape for k, v in model.state_dict().items()}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(
-        f"{k} (checkpoint {tuple(state[k].shape)}, model {tuple(expected[k])})"
-        for k in set(state) & set(expected)
-        if tuple(state[k].shape) != tuple(expected[k])
-    )
-    problems = []
-    if missing:
-        problems.append("missing keys: " + ", ".join(missing))
-    if unexpected:
-        problems.append("unexpected keys: " + ", ".join(unexpected))
-    if wrong:
-        problems.append("shape mismatches: " + ", ".join(wrong))
+    try:
+        with torch.device("meta"):  # shapes only: nothing allocated for a bad config
+            model = Emotion2vecModel(config)
+    except (TypeError, ValueError, RuntimeError, ZeroDivisionError, OverflowError) as error:
+        raise CheckpointError(
+            f"{source}: cannot build a model of this architecture ({one_line(error)})"
+        ) from None
+    problems = state_dict_mismatch({k: v.shape for k, v in model.state_dict().items()}, state)
     if problems:
         raise CheckpointError(f"{source}: " + "; ".join(problems))
     return config
 
 
-def _cross_check(config: Emotion2vecConfig, facts: Dict, source: str):
+def _cross_check(config: Emotion2vecConfig, facts: Dict, source: str, config_source: str):
     disagreements = []
     for name, value in facts.items():
         if name in ("num_labels", "decoder_dim"):
@@ -467,8 +514,9 @@ def _cross_check(config: Emotion2vecConfig, facts: Dict, source: str):
         if abs(float(getattr(config, name)) - float(value)) > 1e-6:
             disagreements.append(f"{name}: config {getattr(config, name)}, weights {value}")
     if disagreements:
+        where = source if config_source == source else f"{config_source} and {source}"
         raise CheckpointError(
-            f"{source}: config disagrees with the weights: " + "; ".join(disagreements)
+            f"{where}: config disagrees with the weights: " + "; ".join(disagreements)
         )
 
 
@@ -478,6 +526,8 @@ def build_checkpoint(
     normalize: Optional[bool],
     labels: List[str],
     source: str,
+    config_source: Optional[str] = None,
+    labels_source: Optional[str] = None,
 ) -> OfficialCheckpoint:
     """Maps, cross-checks and validates an official state dict.
 
@@ -494,20 +544,44 @@ def build_checkpoint(
         Head labels.
     source : str
         For error messages.
+    config_source : str, optional
+        Where ``official_conf`` was read (default: ``source``).
+    labels_source : str, optional
+        Where ``labels`` were read (default: ``source``).
 
     Returns
     -------
     OfficialCheckpoint
     """
     mapped = map_official_state_dict(state, source)
-    facts = infer_config_from_state(mapped)
+    try:
+        facts = infer_config_from_state(mapped)
+    except (TypeError, ValueError, IndexError) as error:
+        raise CheckpointError(f"{source}: unexpected tensor shapes ({one_line(error)})") from None
     if official_conf is not None:
-        config = Emotion2vecConfig.from_official(official_conf, normalize=normalize)
-        _cross_check(config, facts, source)
+        if not isinstance(official_conf, dict):
+            raise CheckpointError(
+                f"{config_source or source}: the model config is a "
+                f"{type(official_conf).__name__}, expected a mapping"
+            )
+        try:
+            config = Emotion2vecConfig.from_official(official_conf, normalize=normalize)
+        except (TypeError, ValueError, KeyError, AttributeError, SyntaxError) as error:
+            raise CheckpointError(
+                f"{config_source or source}: invalid model config ({one_line(error)})"
+            ) from None
+        _cross_check(config, facts, source, config_source or source)
     else:
         fields = {k: v for k, v in facts.items() if k != "num_labels"}
-        fields.update(infer_geometry_from_state(mapped))
-        config = Emotion2vecConfig(**fields)
+        try:
+            fields.update(infer_geometry_from_state(mapped))
+            config = Emotion2vecConfig(**fields)
+        except CheckpointError as error:
+            raise CheckpointError(f"{source}: {error}") from None
+        except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError) as error:
+            raise CheckpointError(
+                f"{source}: cannot infer the architecture from the weights ({one_line(error)})"
+            ) from None
         logger.warning(
             "%s: no config found; architecture inferred from the weights "
             "(released strides and dropout values assumed)", source
@@ -519,30 +593,40 @@ def build_checkpoint(
     config.num_labels = facts["num_labels"]
     if labels and config.num_labels and len(labels) != config.num_labels:
         raise CheckpointError(
-            f"{source}: {len(labels)} labels in the token list but the head "
-            f"has {config.num_labels} outputs"
+            f"{labels_source or source}: {len(labels)} labels in the token list but the "
+            f"head in {source} has {config.num_labels} outputs"
         )
     if config.num_labels and not labels:
         labels = [f"class_{i}" for i in range(config.num_labels)]
         logger.warning("%s: head without token list; labels named class_N", source)
     if not config.num_labels:
         labels = []
-    config = check_against_model(config, mapped, source)
+    where = source
+    if config_source and config_source != source:
+        where = f"{source}: does not match {config_source}"
+    config = check_against_model(config, mapped, where)
     return OfficialCheckpoint(config, mapped, labels, source, official_conf or {})
 
 
-def _read_hub_folder(folder: Path) -> OfficialCheckpoint:
+def _file_name(value, where: Path) -> Optional[str]:
+    """A file name from a config entry: a plain name inside the folder, or None."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or Path(value).name != value or value in (".", ".."):
+        raise CheckpointError(f"{where}: {value!r} is not a file name inside the folder")
+    return value
+
+
+def _read_hub_folder(folder: Path, trust: bool) -> OfficialCheckpoint:
     """FunASR / ModelScope / Hugging Face model folder."""
     config_path = folder / "config.yaml"
-    meta = {}
-    if (folder / "configuration.json").is_file():
-        try:
-            meta = json.loads((folder / "configuration.json").read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise CheckpointError(f"{folder / 'configuration.json'}: {error}") from None
-    metas = meta.get("file_path_metas", {})
-    candidates = [metas.get("init_param"), "model.pt", "emotion2vec_base.pt"]
-    weights = next((folder / c for c in candidates if c and (folder / c).is_file()), None)
+    meta_path = folder / "configuration.json"
+    meta = read_json(meta_path) if meta_path.exists() else {}
+    metas = meta.get("file_path_metas") or {}
+    if not isinstance(metas, dict):
+        raise CheckpointError(f"{meta_path}: file_path_metas must be an object")
+    candidates = [_file_name(metas.get("init_param"), meta_path), "model.pt", "emotion2vec_base.pt"]
+    weights = next((folder / c for c in candidates if c and (folder / c).exists()), None)
     if weights is None:
         pts = sorted(folder.glob("*.pt"))
         if len(pts) != 1:
@@ -551,24 +635,31 @@ def _read_hub_folder(folder: Path) -> OfficialCheckpoint:
                 f"emotion2vec_base.pt{', or exactly one *.pt' if pts else ''})"
             )
         weights = pts[0]
-    obj = _torch_load(weights)
-    state, fairseq_cfg = _unwrap_state_dict(obj, weights)
-    model_conf, normalize = None, None
-    if config_path.is_file():
+    obj = load_torch_file(weights, trust=trust)
+    state, fairseq_cfg = unwrap_state_dict(obj, weights)
+    model_conf, normalize, conf_source = None, None, str(weights)
+    if config_path.exists():
         conf = read_yaml(config_path)
-        model_conf = conf.get("model_conf")
+        model_conf, conf_source = conf.get("model_conf"), str(config_path)
         if model_conf is None:
             raise CheckpointError(f"{config_path}: no model_conf section")
     elif fairseq_cfg is not None:
         model_conf = fairseq_cfg.get("model")
     if fairseq_cfg is not None and isinstance(fairseq_cfg.get("task"), dict):
         normalize = fairseq_cfg["task"].get("normalize")
-    token_name = (metas.get("tokenizer_conf") or {}).get("token_list") or "tokens.txt"
-    labels = read_labels(folder / token_name) if (folder / token_name).is_file() else []
-    return build_checkpoint(state, model_conf, normalize, labels, str(weights))
+    tokenizer_conf = metas.get("tokenizer_conf") or {}
+    token_name = (
+        _file_name(tokenizer_conf.get("token_list"), meta_path)
+        if isinstance(tokenizer_conf, dict) else None
+    ) or "tokens.txt"
+    tokens = folder / token_name
+    labels = read_labels(tokens) if tokens.exists() else []
+    return build_checkpoint(
+        state, model_conf, normalize, labels, str(weights), conf_source, str(tokens)
+    )
 
 
-def read_official_checkpoint(src) -> OfficialCheckpoint:
+def read_official_checkpoint(src, trust: bool = False) -> OfficialCheckpoint:
     """Reads any released emotion2vec checkpoint layout.
 
     Accepted ``src``:
@@ -583,10 +674,17 @@ def read_official_checkpoint(src) -> OfficialCheckpoint:
     A ``head_proj.pt`` (or ``head.pt``) beside a headless fairseq file, with
     a ``tokens.txt``, adds the classification head.
 
+    Files are read without running code from them
+    (:func:`emotion2vec.safe_load.load_torch_file`); a damaged file is a
+    :class:`CheckpointError` naming it.
+
     Arguments
     ---------
     src : str or Path
         File or folder.
+    trust : bool
+        Allow full unpickling of checkpoints the safe load refuses (runs any
+        code they contain; ``emotion2vec convert --trust-checkpoint``).
 
     Returns
     -------
@@ -594,27 +692,76 @@ def read_official_checkpoint(src) -> OfficialCheckpoint:
     """
     src = Path(src)
     if src.is_dir():
-        return _read_hub_folder(src)
-    if not src.is_file():
+        return _read_hub_folder(src, trust)
+    if not src.exists():
         raise CheckpointError(f"{src}: no such file or folder")
-    obj = _torch_load(src)
-    state, fairseq_cfg = _unwrap_state_dict(obj, src)
-    model_conf, normalize = None, None
+    obj = load_torch_file(src, trust=trust)
+    state, fairseq_cfg = unwrap_state_dict(obj, src)
+    model_conf, normalize, conf_source = None, None, str(src)
     if fairseq_cfg is not None:
         model_conf = fairseq_cfg.get("model")
         task = fairseq_cfg.get("task") or {}
-        normalize = task.get("normalize")
-    elif (src.parent / "config.yaml").is_file():
+        normalize = task.get("normalize") if isinstance(task, dict) else None
+    elif (src.parent / "config.yaml").exists():
+        conf_source = str(src.parent / "config.yaml")
         model_conf = read_yaml(src.parent / "config.yaml").get("model_conf")
     state = dict(state)
     for head_name in ("head_proj.pt", "head.pt"):
         head_file = src.parent / head_name
-        if head_file.is_file() and "proj.weight" not in _strip_prefixes(state):
-            head = _torch_load(head_file)
-            state.update(_unwrap_state_dict(head, head_file)[0])
+        if head_file.exists() and "proj.weight" not in strip_prefixes(state):
+            head = unwrap_state_dict(load_torch_file(head_file, trust=trust), head_file)[0]
+            state.update(check_head(head, state, head_file))
     tokens = src.parent / "tokens.txt"
-    labels = read_labels(tokens) if tokens.is_file() else []
-    return build_checkpoint(state, model_conf, normalize, labels, str(src))
+    labels = read_labels(tokens) if tokens.exists() else []
+    return build_checkpoint(state, model_conf, normalize, labels, str(src), conf_source, str(tokens))
+
+
+def check_head(head: Dict, backbone: Dict, source) -> Dict[str, torch.Tensor]:
+    """Checks a separate head file (``head_proj.pt``) against its backbone.
+
+    Arguments
+    ---------
+    head : dict
+        The head's state dict: ``proj.weight`` ``[labels, dim]`` and
+        ``proj.bias`` ``[labels]``.
+    backbone : dict
+        The official backbone state dict it completes.
+    source : str or Path
+        The head file, for error messages.
+
+    Returns
+    -------
+    dict
+        ``head``.
+
+    Example
+    -------
+    >>> check_head({"proj.weight": torch.zeros(2, 4)}, {}, "head.pt")
+    Traceback (most recent call last):
+    ...
+    emotion2vec.safe_load.CheckpointError: head.pt: not a classification head (expected proj.weight and proj.bias, found proj.weight)
+    """
+    names = sorted(strip_prefixes(head))
+    if names != ["proj.bias", "proj.weight"]:
+        raise CheckpointError(
+            f"{source}: not a classification head (expected proj.weight and proj.bias, "
+            f"found {', '.join(names[:5]) or 'nothing'})"
+        )
+    plain = strip_prefixes(head)
+    weight, bias = plain["proj.weight"], plain["proj.bias"]
+    if not (torch.is_tensor(weight) and torch.is_tensor(bias)):
+        raise CheckpointError(f"{source}: not a classification head (entries are not tensors)")
+    tokens = strip_prefixes(backbone).get(AUDIO + "extra_tokens")
+    dim = tokens.shape[-1] if torch.is_tensor(tokens) else None
+    if (
+        weight.dim() != 2 or bias.dim() != 1 or weight.shape[0] != bias.shape[0]
+        or (dim is not None and weight.shape[1] != dim)
+    ):
+        raise CheckpointError(
+            f"{source}: head shapes proj.weight {tuple(weight.shape)}, proj.bias "
+            f"{tuple(bias.shape)} do not fit a [labels, {dim or 'dim'}] head"
+        )
+    return head
 
 
 def to_official_state_dict(

@@ -1,8 +1,13 @@
 """The ``emotion2vec`` command line: a thin front over package functions.
 
 Each subcommand parses its arguments and calls one function of the
-package; errors the user can fix are printed as one line (no traceback)
-with exit status 2.
+package; errors the user can fix (a missing, damaged or refused file
+included) are printed as one line, ``emotion2vec CMD: error: ...``, with
+exit status 2 and no traceback.
+
+No subcommand runs code from the files it reads (see
+:mod:`emotion2vec.safe_load`); ``convert --trust-checkpoint`` is the one
+opt-in to full unpickling, for a checkpoint whose source you trust.
 
 Authors
  * emotion2vec-sb contributors
@@ -54,6 +59,12 @@ def _configure_convert(p):
         "FunASR / ModelScope layout (config.yaml + model.pt)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument(
+        "--trust-checkpoint", action="store_true",
+        help="if the safe load refuses the checkpoint (it names a Python object "
+        "outside the data-only allow-list), load it with full unpickling, which "
+        "RUNS ANY CODE IN THE FILE: only for files whose source you trust",
+    )
 
 
 @subcommand(
@@ -64,10 +75,12 @@ def run_convert(args) -> int:
     """Runs ``emotion2vec convert``."""
     from emotion2vec.pretrain.export import convert
 
-    out = convert(args.src, args.out_dir, to=args.to, overwrite=args.overwrite)
+    out = convert(
+        args.src, args.out_dir, to=args.to, overwrite=args.overwrite,
+        trust=args.trust_checkpoint,
+    )
     print(f"wrote {out}")
     return 0
-
 
 
 def _configure_extract(p):
@@ -110,7 +123,6 @@ def run_extract(args) -> int:
         f"{len(report.failed)} failed -> {args.out}"
     )
     return 0 if report.ok else 1
-
 
 
 def _configure_classify(p):
@@ -195,7 +207,6 @@ def run_export_onnx(args) -> int:
     return 0
 
 
-
 def _configure_prepare(p):
     from emotion2vec.corpora import CORPORA
 
@@ -241,6 +252,30 @@ def run_export(args) -> int:
     print(f"wrote {out}")
     return 0
 
+
+def error_line(command: str, error: BaseException) -> str:
+    """The one line printed for an error the user can fix.
+
+    Arguments
+    ---------
+    command : str
+        The subcommand.
+    error : BaseException
+        The error.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> error_line("convert", ValueError("x.pt: empty file" + chr(10) + "(0 bytes)"))
+    'emotion2vec convert: error: x.pt: empty file (0 bytes)'
+    """
+    text = " ".join(str(error).split()) or type(error).__name__
+    return f"emotion2vec {command}: error: {text}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand.
 
@@ -281,8 +316,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
-        print(f"emotion2vec {args.command}: error: {error}", file=sys.stderr)
+    except (ValueError, OSError) as error:  # CheckpointError, ModelFolderError, ...
+        print(error_line(args.command, error), file=sys.stderr)
         return 2
 
 

@@ -15,15 +15,19 @@ from emotion2vec.model_folder import save_model_folder
 logger = logging.getLogger(__name__)
 
 
-
 def convert_checkpoint(
-    src: Union[str, Path], out_dir: Union[str, Path], overwrite: bool = False
+    src: Union[str, Path],
+    out_dir: Union[str, Path],
+    overwrite: bool = False,
+    trust: bool = False,
 ) -> Path:
     """Converts any released emotion2vec checkpoint into a model folder.
 
     See ``emotion2vec.checkpoints.read_official_checkpoint`` for the accepted
     layouts. Conversion is strict: a missing, unexpected or mis-shaped key
-    fails the conversion with every offending key named.
+    fails the conversion with every offending key named. Nothing in the
+    checkpoint runs (see :mod:`emotion2vec.safe_load`) unless ``trust``;
+    the model folder is written only once everything was read and checked.
 
     Arguments
     ---------
@@ -33,13 +37,16 @@ def convert_checkpoint(
         Model folder to write.
     overwrite : bool
         Replace an existing model folder.
+    trust : bool
+        Allow full unpickling of a checkpoint that the safe load refuses:
+        it runs any code in the file (``--trust-checkpoint``).
 
     Returns
     -------
     Path
         The model folder.
     """
-    checkpoint = read_official_checkpoint(src)
+    checkpoint = read_official_checkpoint(src, trust=trust)
     src = Path(src)
     files = [src] if src.is_file() else sorted(p for p in src.iterdir() if p.is_file())
     source = {

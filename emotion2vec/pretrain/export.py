@@ -21,9 +21,6 @@ Authors
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,16 +32,18 @@ from emotion2vec.checkpoints import (
     read_official_checkpoint,
     to_official_state_dict,
 )
+from emotion2vec.fileutils import staged_folder
 from emotion2vec.model import Emotion2vecConfig, Emotion2vecModel
 from emotion2vec.model_folder import (
     CONFIG_FILE,
-    LABELS_FILE,
-    WEIGHTS_FILE,
     ModelFolderError,
-    read_config,
-    read_label_encoder,
+    expected_shapes,
+    parse_config,
+    read_model_folder,
+    read_weights,
     save_model_folder,
 )
+from emotion2vec.safe_load import one_line, state_dict_mismatch
 
 MODEL_CONFIG_FILE = "model_config.json"
 FUNASR_FILES = ("config.yaml", "configuration.json", "model.pt", "tokens.txt")
@@ -73,9 +72,33 @@ class LoadedModel:
     source: dict = field(default_factory=dict)
 
 
+def read_checkpoint_meta(ckpt: Path) -> dict:
+    """The ``CKPT.yaml`` of a SpeechBrain checkpoint, with a clear error.
+
+    Arguments
+    ---------
+    ckpt : Path
+        A ``CKPT+...`` folder.
+
+    Returns
+    -------
+    dict
+    """
+    path = Path(ckpt) / "CKPT.yaml"
+    try:
+        meta = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        raise ModelFolderError(f"{path}: cannot read YAML ({one_line(error)})") from None
+    if not isinstance(meta, dict):
+        raise ModelFolderError(f"{path}: expected a mapping, got {type(meta).__name__}")
+    return meta
+
+
 def _checkpoint_time(ckpt: Path) -> float:
-    meta = yaml.safe_load((ckpt / "CKPT.yaml").read_text()) or {}
-    return float(meta.get("unixtime", 0.0))
+    try:
+        return float(read_checkpoint_meta(ckpt).get("unixtime", 0.0))
+    except (TypeError, ValueError):
+        raise ModelFolderError(f"{ckpt / 'CKPT.yaml'}: unixtime is not a number") from None
 
 
 def find_results_checkpoint(results_dir) -> Path:
@@ -139,9 +162,18 @@ def read_results_dir(results_dir) -> LoadedModel:
     config_path = ckpt.parent / MODEL_CONFIG_FILE
     if not config_path.is_file():
         raise ModelFolderError(f"{ckpt.parent}: missing {MODEL_CONFIG_FILE}")
-    config = Emotion2vecConfig.from_dict(json.loads(config_path.read_text()))
-    state = torch.load(ckpt / "model.ckpt", map_location="cpu", weights_only=True)
-    meta = yaml.safe_load((ckpt / "CKPT.yaml").read_text()) or {}
+    try:
+        values = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ModelFolderError(f"{config_path}: not valid JSON ({one_line(error)})") from None
+    config = parse_config(values, config_path)
+    state = read_weights(ckpt / "model.ckpt")
+    problems = state_dict_mismatch(expected_shapes(config, config_path), state)
+    if problems:
+        raise ModelFolderError(
+            f"{ckpt / 'model.ckpt'}: does not match {config_path.name}: " + "; ".join(problems)
+        )
+    meta = read_checkpoint_meta(ckpt)
     source = {
         "exported_from": str(ckpt.resolve()),
         "checkpoint_meta": {k: v for k, v in meta.items() if isinstance(v, (int, float, str))},
@@ -150,35 +182,35 @@ def read_results_dir(results_dir) -> LoadedModel:
     return LoadedModel(config, dict(state), [], source)
 
 
-def read_any(src) -> LoadedModel:
+def read_any(src, trust: bool = False) -> LoadedModel:
     """Reads a results dir, a model folder or a released checkpoint.
 
     Arguments
     ---------
     src : str or path
         The source.
+    trust : bool
+        Allow full unpickling of a released checkpoint that the safe load
+        refuses (see :mod:`emotion2vec.safe_load`).
 
     Returns
     -------
     LoadedModel
     """
     path = Path(src)
-    if path.is_dir() and (path / CONFIG_FILE).is_file():
-        config = read_config(path)
-        state = torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True)
-        labels_file = path / LABELS_FILE
-        labels = read_label_encoder(labels_file) if labels_file.is_file() else []
+    if path.is_dir() and (path / CONFIG_FILE).exists():
+        config, state, labels = read_model_folder(path)
         return LoadedModel(config, dict(state), labels, {"model_folder": str(path.resolve())})
     if path.is_dir() and is_results_dir(path):
         return read_results_dir(path)
-    checkpoint = read_official_checkpoint(path)
+    checkpoint = read_official_checkpoint(path, trust=trust)
     return LoadedModel(
         checkpoint.config, checkpoint.state_dict, checkpoint.labels,
         {"converted_from": str(path.resolve()), "read": checkpoint.source},
     )
 
 
-def _prepare_out_dir(out_dir: Path, overwrite: bool, known: tuple) -> Path:
+def _check_out_dir(out_dir: Path, overwrite: bool, known: tuple) -> None:
     if out_dir.exists() and any(out_dir.iterdir()):
         foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in known)
         if not overwrite:
@@ -191,14 +223,6 @@ def _prepare_out_dir(out_dir: Path, overwrite: bool, known: tuple) -> Path:
                 f"{out_dir} holds files this tool did not write "
                 f"({', '.join(foreign)}); refusing to replace it"
             )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-
-
-def _move_into_place(tmp: Path, out_dir: Path) -> None:
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
 
 
 def export_model_folder(results_dir, out_dir, overwrite: bool = False) -> Path:
@@ -281,7 +305,7 @@ def funasr_state_dict(state: dict, extractor_mode: str = "layer_norm") -> dict:
     return out
 
 
-def export_funasr(src, out_dir, overwrite: bool = False) -> Path:
+def export_funasr(src, out_dir, overwrite: bool = False, trust: bool = False) -> Path:
     """Writes the FunASR / ModelScope layout of any model.
 
     Arguments
@@ -292,12 +316,14 @@ def export_funasr(src, out_dir, overwrite: bool = False) -> Path:
         Folder to write.
     overwrite : bool
         Replace an existing export.
+    trust : bool
+        See :func:`read_any`.
 
     Returns
     -------
     Path
     """
-    loaded = read_any(src)
+    loaded = read_any(src, trust=trust)
     config = loaded.config
     with torch.device("meta"):
         model = Emotion2vecModel(config)
@@ -310,8 +336,8 @@ def export_funasr(src, out_dir, overwrite: bool = False) -> Path:
         )
     has_head = bool(config.num_labels)
     out_dir = Path(out_dir)
-    tmp = _prepare_out_dir(out_dir, overwrite, FUNASR_FILES)
-    try:
+    _check_out_dir(out_dir, overwrite, FUNASR_FILES)
+    with staged_folder(out_dir) as tmp:
         with open(tmp / "config.yaml", "w", encoding="utf-8") as handle:
             yaml.safe_dump(
                 funasr_config(config, has_head), handle, sort_keys=False,
@@ -334,14 +360,12 @@ def export_funasr(src, out_dir, overwrite: bool = False) -> Path:
             "file_path_metas": metas,
         }
         (tmp / "configuration.json").write_text(json.dumps(meta, indent=2) + "\n")
-        _move_into_place(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return out_dir
 
 
-def convert(src, out_dir, to: str = "folder", overwrite: bool = False) -> Path:
+def convert(
+    src, out_dir, to: str = "folder", overwrite: bool = False, trust: bool = False
+) -> Path:
     """``emotion2vec convert``: any source to a model folder or FunASR layout.
 
     Arguments
@@ -355,19 +379,22 @@ def convert(src, out_dir, to: str = "folder", overwrite: bool = False) -> Path:
         ``folder`` (our model folder) or ``funasr``.
     overwrite : bool
         Replace an existing output.
+    trust : bool
+        Allow full unpickling of a released checkpoint that the safe load
+        refuses: it runs any code in the file (``--trust-checkpoint``).
 
     Returns
     -------
     Path
     """
     if to == "funasr":
-        return export_funasr(src, out_dir, overwrite=overwrite)
+        return export_funasr(src, out_dir, overwrite=overwrite, trust=trust)
     if to != "folder":
         raise ValueError(f"--to must be 'folder' or 'funasr', got {to!r}")
     path = Path(src)
     if path.is_dir() and is_results_dir(path):
         return export_model_folder(path, out_dir, overwrite=overwrite)
-    if path.is_dir() and (path / CONFIG_FILE).is_file():
+    if path.is_dir() and (path / CONFIG_FILE).exists():
         loaded = read_any(path)
         return save_model_folder(
             out_dir, loaded.config, loaded.state_dict, loaded.labels,
@@ -375,4 +402,4 @@ def convert(src, out_dir, to: str = "folder", overwrite: bool = False) -> Path:
         )
     from emotion2vec.convert import convert_checkpoint
 
-    return convert_checkpoint(src, out_dir, overwrite=overwrite)
+    return convert_checkpoint(src, out_dir, overwrite=overwrite, trust=trust)

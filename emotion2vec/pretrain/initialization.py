@@ -19,13 +19,19 @@ find a place of the same shape, and every parameter of the model must be
 loaded except the documented fresh ones (utterance tokens, decoder, head,
 and ALiBi scales for data2vec v1); each exception is reported.
 
+Loading is safe: checkpoints are read with
+:func:`emotion2vec.safe_load.load_torch_file` (tensors and the data-only
+config types of fairseq checkpoints; nothing in the file runs). A file the
+safe load refuses can be converted once by someone who trusts it
+(``emotion2vec convert --trust-checkpoint SRC DIR``) and ``init_from`` set
+to that model folder, or loaded with ``initialize_model(..., trust=True)``.
+
 Authors
  * emotion2vec-sb contributors
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
@@ -35,11 +41,13 @@ from torch import nn
 
 from emotion2vec.checkpoints import (
     CheckpointError,
-    _strip_prefixes,
-    _torch_load,
-    _unwrap_state_dict,
     official_to_ours,
+    read_json,
+    strip_prefixes,
+    unwrap_state_dict,
 )
+from emotion2vec.model_folder import WEIGHTS_FILE, read_weights
+from emotion2vec.safe_load import load_torch_file
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +71,10 @@ _D2V1_BLOCK_NAMES = {
 def _weights_file(folder: Path) -> Path:
     meta = folder / "configuration.json"
     names = ["model.pt", "emotion2vec_base.pt", "checkpoint_best.pt", "checkpoint_last.pt"]
-    if meta.is_file():
-        init = json.loads(meta.read_text()).get("file_path_metas", {}).get("init_param")
-        if init:
+    if meta.exists():
+        metas = read_json(meta).get("file_path_metas") or {}
+        init = metas.get("init_param") if isinstance(metas, dict) else None
+        if isinstance(init, str) and init and Path(init).name == init:
             names.insert(0, init)
     for name in names:
         if (folder / name).is_file():
@@ -233,7 +242,7 @@ def split_blocks(state: dict, prenet_depth: int, depth: int) -> dict:
     return other
 
 
-def read_init_checkpoint(source) -> tuple[dict, str]:
+def read_init_checkpoint(source, trust: bool = False) -> tuple[dict, str]:
     """Reads any supported start checkpoint into our names.
 
     Arguments
@@ -241,6 +250,9 @@ def read_init_checkpoint(source) -> tuple[dict, str]:
     source : str or path
         Model folder, official emotion2vec file or folder, data2vec 2.0 or
         data2vec audio fairseq checkpoint.
+    trust : bool
+        Allow full unpickling of a checkpoint the safe load refuses (runs
+        any code it contains; see :mod:`emotion2vec.safe_load`).
 
     Returns
     -------
@@ -251,15 +263,14 @@ def read_init_checkpoint(source) -> tuple[dict, str]:
         ``data2vec_audio``.
     """
     path = Path(source)
-    if path.is_dir() and (path / "config.json").is_file():
-        state = torch.load(path / "model.ckpt", map_location="cpu", weights_only=True)
-        return dict(state), "model_folder"
+    if path.is_dir() and (path / "config.json").exists():
+        return dict(read_weights(path / WEIGHTS_FILE)), "model_folder"
     if path.is_dir():
         path = _weights_file(path)
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"{source}: no such checkpoint file or folder")
-    state, _ = _unwrap_state_dict(_torch_load(path), path)
-    state = _strip_prefixes(state)
+    state, _ = unwrap_state_dict(load_torch_file(path, trust=trust), path)
+    state = strip_prefixes(state)
     if any(k.startswith("encoder.layers.") for k in state):
         return map_data2vec_audio(state), "data2vec_audio"
     try:
@@ -269,7 +280,7 @@ def read_init_checkpoint(source) -> tuple[dict, str]:
 
 
 @torch.no_grad()
-def initialize_model(model: nn.Module, source) -> dict:
+def initialize_model(model: nn.Module, source, trust: bool = False) -> dict:
     """Loads a start checkpoint into ``model`` (see the module docstring).
 
     Arguments
@@ -278,6 +289,8 @@ def initialize_model(model: nn.Module, source) -> dict:
         The student.
     source : str, path or None
         The checkpoint; None or "" for a cold start.
+    trust : bool
+        See :func:`read_init_checkpoint` (default: never run code from it).
 
     Returns
     -------
@@ -293,7 +306,7 @@ def initialize_model(model: nn.Module, source) -> dict:
     """
     if source is None or str(source) == "":
         return {"family": "cold_start", "loaded": 0, "fresh": [], "dropped": []}
-    state, family = read_init_checkpoint(source)
+    state, family = read_init_checkpoint(source, trust=trust)
     config = model.config
     state = split_blocks(state, config.prenet_depth, config.depth)
     if family == "data2vec_audio":
