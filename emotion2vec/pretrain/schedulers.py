@@ -22,6 +22,14 @@ from speechbrain.utils.checkpoints import (
     register_checkpoint_hooks,
 )
 
+from emotion2vec.safe_load import CheckpointError, load_torch_file
+
+#: What :meth:`WarmupCosineScheduler.state_dict` holds, and its types.
+_STATE_TYPES = {
+    "step_count": int, "base_lrs": list, "total_steps": int,
+    "warmup_steps": int, "final_lr_scale": (int, float),
+}
+
 
 @register_checkpoint_hooks
 class WarmupCosineScheduler:
@@ -203,12 +211,21 @@ class WarmupCosineScheduler:
         Arguments
         ---------
         path : str or pathlib.Path
-            File written by :meth:`save`.
+            File written by :meth:`save`; read without running code from it
+        (:func:`emotion2vec.safe_load.load_torch_file`).
         end_of_epoch : bool
             Unused (the schedule is per optimizer step).
         """
         del end_of_epoch
-        self.load_state_dict(torch.load(path, map_location="cpu"))
+        state = load_torch_file(path)
+        if not isinstance(state, dict) or any(
+            not isinstance(state.get(key), types) for key, types in _STATE_TYPES.items()
+        ):
+            raise CheckpointError(
+                f"{path}: not a WarmupCosineScheduler state (expected "
+                f"{', '.join(_STATE_TYPES)})"
+            )
+        self.load_state_dict(state)
 
 
 def param_groups_for_weight_decay(
