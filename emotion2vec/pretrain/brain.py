@@ -47,7 +47,7 @@ import torch
 from speechbrain.utils.distributed import if_main_process
 
 from emotion2vec.pretrain.data import mix_seed
-from emotion2vec.pretrain.ema import _unwrap
+from emotion2vec.pretrain.ema import unwrap_module as _unwrap
 from emotion2vec.pretrain.initialization import initialize_model
 from emotion2vec.pretrain.schedulers import param_groups_for_weight_decay
 from emotion2vec.pretrain.targets import utterance_target
@@ -212,7 +212,10 @@ class Emotion2vecPretrainBrain(sb.Brain):
             and self.checkpointer.find_checkpoint() is not None
         )
         if not resuming:  # a resumed run restores student and teacher instead
-            report = initialize_model(self.hparams.model, self.hparams.init_from)
+            report = initialize_model(
+                self.hparams.model, self.hparams.init_from,
+                trust=bool(getattr(self.hparams, "trust_init_checkpoint", False)),
+            )
             if report["loaded"]:
                 sync_teacher(self.hparams.teacher, self.hparams.model)
         if if_main_process():
