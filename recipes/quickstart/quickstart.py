@@ -1,42 +1,43 @@
-"""The offline quickstart: the whole emotion2vec method in a few minutes.
+"""The offline quickstart's stages: the whole emotion2vec method in minutes.
 
 Stages (each reused when its output exists, so a re-run is cheap):
 
 1. ``corpus``    synthesise a small acted-emotion corpus in RAVDESS's layout
-                 (:mod:`emotion2vec.synthetic`);
+                 (``emotion2vec.synthetic``), or take the user's
+                 ``corpus_folder`` (any corpus in RAVDESS's layout);
 2. ``prepare``   read it back through the real RAVDESS preparation;
 3. ``pretrain``  pre-train a tiny emotion2vec on it with the real pre-training
                  recipe (``recipes/pretrain/train.py``) and export the student;
 4. ``probe``     probe three frozen upstreams with the real downstream recipe
-                 (``recipes/RAVDESS/emotion_recognition/train.py``) under a
-                 speaker-independent cross-validation: the pre-trained model,
-                 the same architecture randomly initialised, and log-mel
-                 filterbanks;
-5. ``report``    print the WA / UA / WF1 table (also ``results.md``);
+                 (``recipes/RAVDESS/emotion_recognition/train.py``) under
+                 leave-one-speaker-out cross-validation: the pre-trained
+                 model, the same architecture randomly initialised, and
+                 log-mel filterbanks;
+5. ``report``    the WA / UA / WF1 table and the paired per-fold gain of
+                 pre-training over random init (``results.md``);
 6. ``classify``  export a classifier folder (pre-trained upstream + head)
                  and run ``emotion2vec classify`` on a few files.
 
-The recipes run as subprocesses, exactly as a user runs them.
+The recipes run as subprocesses, exactly as a user runs them, from the
+user's working directory; every path handed to them is absolute.
 
 Authors
  * emotion2vec-sb contributors
 """
 
 import json
-import logging
+import math
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import torch
 
-logger = logging.getLogger(__name__)
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-RECIPES = REPO_ROOT / "recipes"
+#: The recipes folder this quickstart belongs to (recipes/quickstart/..).
+RECIPES = Path(__file__).resolve().parents[1]
 
 #: Upstreams probed, in table order: (name, description).
 UPSTREAMS = (
@@ -54,13 +55,35 @@ def _say(text: str):
     print(text, flush=True)
 
 
-def _yaml_mapping(values: Mapping[str, Any]) -> str:
-    """A flow-style YAML mapping for a ``--recipe={...}`` override."""
-    return json.dumps(dict(values))
+def resolve_path(path: Optional[str]) -> Optional[Path]:
+    """A user path, relative to the current directory, made absolute.
+
+    Arguments
+    ---------
+    path : str or None
+        As given on the command line or in the hparams.
+
+    Returns
+    -------
+    Path or None
+
+    Example
+    -------
+    >>> resolve_path("results/x") == Path.cwd() / "results" / "x"
+    True
+    >>> resolve_path(None) is None
+    True
+    """
+    if path is None or str(path).strip().lower() in ("", "null", "none"):
+        return None
+    return Path(os.path.abspath(os.path.expanduser(str(path))))
 
 
 def run_recipe(script: Path, hparams: Path, args: List[str], log_path: Path, title: str):
     """Runs a recipe's ``train.py`` in a subprocess, teeing its output.
+
+    The subprocess starts in the current directory (so relative paths
+    mean what they mean to the user) and shows the recipe's progress bars.
 
     Arguments
     ---------
@@ -75,16 +98,13 @@ def run_recipe(script: Path, hparams: Path, args: List[str], log_path: Path, tit
     title : str
         For error messages.
     """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     command = [sys.executable, str(script), str(hparams), *args]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as log:
         log.write(" ".join(command) + "\n")
         log.flush()
         process = subprocess.Popen(
-            command, cwd=script.parent, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, bufsize=1,
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
         )
         for line in process.stdout:
             log.write(line)
@@ -101,21 +121,43 @@ def run_recipe(script: Path, hparams: Path, args: List[str], log_path: Path, tit
 
 
 def stage_corpus(settings: Mapping[str, Any], out: Path) -> Path:
-    """Synthesises the corpus (kept files are reused)."""
+    """The corpus root: the user's ``corpus_folder``, or a synthetic one."""
+    given = resolve_path(settings.get("corpus_folder"))
+    if given is not None:
+        if not given.is_dir():
+            raise QuickstartError(f"corpus_folder {given} is not a folder")
+        return given
     from emotion2vec.synthetic import write_synthetic_ravdess
 
-    root = out / "data" / "RAVDESS"
     return write_synthetic_ravdess(
-        root, actors=settings["actors"], emotions=settings["emotions"],
+        out / "data" / "RAVDESS", actors=settings["actors"], emotions=settings["emotions"],
         repetitions=settings["repetitions"], seed=settings["seed"],
     )
 
 
-def stage_prepare(corpus_root: Path, settings: Mapping[str, Any], out: Path) -> Path:
-    """Prepares the corpus with the real RAVDESS preparation."""
-    from emotion2vec.corpora import prepare_corpus
+def stage_prepare(corpus_root: Path, settings: Mapping[str, Any], out: Path):
+    """Prepares the corpus with the real RAVDESS preparation.
 
-    return prepare_corpus("ravdess", corpus_root, out / "data", emotions=settings["labels"])
+    Returns
+    -------
+    manifest : Path
+    labels : list of str
+        The classes to probe: ``labels`` of the hparams for the synthetic
+        corpus; every class found (in RAVDESS's order) for a user corpus.
+    """
+    from emotion2vec.corpora import prepare_corpus
+    from emotion2vec.corpora.common import read_manifest
+    from emotion2vec.corpora.ravdess import EMOTIONS
+
+    user_corpus = resolve_path(settings.get("corpus_folder")) is not None
+    wanted = None if user_corpus else list(settings["labels"])
+    manifest = prepare_corpus(
+        "ravdess", corpus_root, out / "data", emotions=wanted, compare_to_release=user_corpus
+    )
+    if wanted is not None:
+        return manifest, wanted
+    found = {row["label"] for row in read_manifest(manifest)}
+    return manifest, [name for name in EMOTIONS.values() if name in found]
 
 
 def stage_pretrain(manifest: Path, settings: Mapping[str, Any], out: Path, device: str) -> Path:
@@ -130,7 +172,7 @@ def stage_pretrain(manifest: Path, settings: Mapping[str, Any], out: Path, devic
         RECIPES / "pretrain" / "train.py",
         RECIPES / "pretrain" / "hparams" / settings["pretrain_hparams"],
         [f"--data_folder={manifest}", f"--output_folder={results}", f"--device={device}",
-         f"--recipe={_yaml_mapping(settings['pretrain_overrides'])}"],
+         f"--recipe={json.dumps(dict(settings['pretrain_overrides']))}"],
         out / "logs" / "pretrain.log", "pre-training",
     )
     return export_model_folder(results, model_dir, overwrite=True)
@@ -153,9 +195,15 @@ def stage_random_init(pretrained: Path, out: Path, seed: int) -> Path:
     )
 
 
-def stage_probe(name, upstream: Optional[Path], corpus_root: Path, settings, out: Path, device):
-    """Cross-validated probe of one upstream with the real downstream recipe."""
+def stage_probe(name, upstream: Optional[Path], corpus_root: Path, labels, settings, out: Path,
+                device: str):
+    """Cross-validated probe of one upstream with the real downstream recipe
+    (on the manifest that :func:`stage_prepare` wrote)."""
     recipe = RECIPES / "RAVDESS" / "emotion_recognition"
+    overrides = dict(settings["probe_overrides"], labels=list(labels), skip_prep=True,
+                     prep_folder=str(out / "data"))
+    if upstream is None:  # filterbanks have no utterance tokens
+        overrides["feature"] = settings["fbank_feature"]
     args = [
         f"--data_folder={corpus_root}",
         f"--upstream_source={upstream}" if upstream else "--upstream_source=null",
@@ -163,11 +211,11 @@ def stage_probe(name, upstream: Optional[Path], corpus_root: Path, settings, out
         f"--results_root={out / 'probe'}",
         f"--experiment={name}",
         f"--device={device}",
-        f"--recipe={_yaml_mapping(settings['probe_overrides'])}",
+        f"--recipe={json.dumps(overrides)}",
     ]
     run_recipe(recipe / "train.py", recipe / "hparams" / settings["probe_hparams"], args,
                out / "logs" / f"probe_{name}.log", f"probe of {name}")
-    folder = out / "probe" / name / f"seed{settings['probe_overrides'].get('seed', 42)}"
+    folder = out / "probe" / name / f"seed{overrides.get('seed', 42)}"
     return json.loads((folder / "results.json").read_text()), folder
 
 
@@ -199,6 +247,43 @@ def results_table(results: Mapping[str, Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def paired_gain(a: Mapping[str, Any], b: Mapping[str, Any], metric: str = "ua"):
+    """Mean per-fold difference ``a - b`` and its standard error.
+
+    Both runs use the same folds (same corpus, protocol and seed), so the
+    per-fold differences are paired.
+
+    Arguments
+    ---------
+    a, b : mapping
+        ``results.json`` contents with a ``folds`` list.
+    metric : str
+        Fold metric key.
+
+    Returns
+    -------
+    mean, standard_error : float
+        Fractions; the standard error is ``std(diff, ddof=1) / sqrt(n)``
+        (0 for a single fold).
+
+    Example
+    -------
+    >>> a = {"folds": [{"fold": "x", "ua": .5}, {"fold": "y", "ua": .7}]}
+    >>> b = {"folds": [{"fold": "x", "ua": .4}, {"fold": "y", "ua": .4}]}
+    >>> [round(v, 3) for v in paired_gain(a, b)]
+    [0.2, 0.1]
+    """
+    of_b = {fold["fold"]: fold[metric] for fold in b["folds"]}
+    diffs = [fold[metric] - of_b[fold["fold"]] for fold in a["folds"] if fold["fold"] in of_b]
+    if not diffs:
+        raise QuickstartError("the two probes share no fold")
+    mean = sum(diffs) / len(diffs)
+    if len(diffs) < 2:
+        return mean, 0.0
+    var = sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)
+    return mean, math.sqrt(var / len(diffs))
+
+
 def stage_classify(probe_folder: Path, manifest: Path, out: Path, count: int, device: str):
     """Exports a classifier folder and runs ``emotion2vec classify`` on it."""
     from emotion2vec.cli import main as cli_main
@@ -219,6 +304,22 @@ def stage_classify(probe_folder: Path, manifest: Path, out: Path, count: int, de
     return classifier
 
 
+def summary_text(results, labels: Sequence[str], settings: Mapping[str, Any]) -> str:
+    """``results.md``: the table, the probe and the paired gain."""
+    folds = results["pretrained"]["num_folds"]
+    gain, error = paired_gain(results["pretrained"], results["random_init"])
+    head = settings["probe_overrides"].get("head", {})
+    feature = settings["probe_overrides"].get("feature", "frm")
+    return (
+        f"Speaker-independent {folds}-fold CV ({len(labels)} classes, chance "
+        f"{100 / len(labels):.0f}%), frozen upstreams, {head.get('type', 'superb')} head on "
+        f"`{feature}` features (filterbanks: `{settings['fbank_feature']}`), input standardised "
+        "with training-fold statistics:\n\n" + results_table(results) + "\n\n"
+        f"Pre-trained minus random init, paired over the same folds: "
+        f"{100 * gain:+.2f} ± {100 * error:.2f} UA points (mean ± standard error).\n"
+    )
+
+
 def run_quickstart(settings: Mapping[str, Any], device: str = "cpu") -> Dict[str, Any]:
     """Runs every stage and returns the probe results.
 
@@ -234,17 +335,20 @@ def run_quickstart(settings: Mapping[str, Any], device: str = "cpu") -> Dict[str
     dict
         ``results`` (upstream -> results.json), ``table``, output paths.
     """
-    out = Path(settings["output_folder"])
+    out = resolve_path(settings["output_folder"])
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
 
     def stage(number, text):
         _say(f"[{number}/6] {text}  (elapsed {time.time() - start:.0f} s)")
 
-    stage(1, "Synthesising an acted-emotion corpus (RAVDESS layout)")
+    if resolve_path(settings.get("corpus_folder")) is None:
+        stage(1, "Synthesising an acted-emotion corpus (RAVDESS layout)")
+    else:
+        stage(1, f"Using the corpus in {resolve_path(settings['corpus_folder'])}")
     corpus_root = stage_corpus(settings, out)
     stage(2, "Preparing it with the RAVDESS preparation")
-    manifest = stage_prepare(corpus_root, settings, out)
+    manifest, labels = stage_prepare(corpus_root, settings, out)
     stage(3, "Pre-training a tiny emotion2vec with recipes/pretrain (the longest stage)")
     pretrained = stage_pretrain(manifest, settings, out, device)
     random_init = stage_random_init(pretrained, out, settings["seed"])
@@ -252,26 +356,16 @@ def run_quickstart(settings: Mapping[str, Any], device: str = "cpu") -> Dict[str
     results, folders = {}, {}
     for name, upstream in (("pretrained", pretrained), ("random_init", random_init), ("fbank", None)):
         _say(f"    {dict(UPSTREAMS)[name]}")
-        results[name], folders[name] = stage_probe(name, upstream, corpus_root, settings, out, device)
+        results[name], folders[name] = stage_probe(
+            name, upstream, corpus_root, labels, settings, out, device
+        )
     stage(5, "Results")
-    table = results_table(results)
-    folds = results["pretrained"]["num_folds"]
-    text = (
-        f"Speaker-independent {folds}-fold CV on the synthetic corpus "
-        f"({len(settings['labels'])} classes, chance {100 / len(settings['labels']):.0f}%), "
-        "frozen upstreams, SUPERB head:\n\n" + table + "\n"
-    )
+    text = summary_text(results, labels, settings)
     (out / "results.md").write_text(text, encoding="utf-8")
     _say(text)
-    gain = results["pretrained"]["mean"]["ua"] - results["random_init"]["mean"]["ua"]
-    _say(f"Pre-trained minus random init: {100 * gain:+.2f} UA points.")
-    if gain <= 0:
-        _say("At this scale (0.2 M parameters, minutes of synthetic audio, a few CPU "
-             "minutes of pre-training) pre-training does not beat a random init; "
-             "see README.md, 'What the quickstart shows'.")
     stage(6, "Exporting a classifier and running `emotion2vec classify`")
     classifier = stage_classify(folders["pretrained"], manifest, out, settings["classify_files"], device)
     _say(f"Done in {time.time() - start:.0f} s. Outputs under {out}: results.md, probe/*/ "
          f"(per-fold predictions, confusion_matrix.png, embedding.png), models/, {classifier.name}/")
-    return {"results": results, "table": table, "output_folder": str(out),
+    return {"results": results, "output_folder": str(out),
             "classifier": str(classifier), "seconds": time.time() - start}
