@@ -43,7 +43,35 @@ EMOTIONS = {
 }
 EXTRA_COLUMNS = ("emo_raw", "intensity", "statement", "repetition")
 #: Full release: 60 speech files per actor, 24 actors.
-EXPECTED_PER_CLASS = {"neutral": 96, **{name: 192 for name in list(EMOTIONS.values())[1:]}}
+RELEASE_ACTORS = 24
+#: Speech files per actor and class in the release (neutral has no strong intensity).
+EXPECTED_PER_ACTOR = {"neutral": 4, **{name: 8 for name in list(EMOTIONS.values())[1:]}}
+EXPECTED_PER_CLASS = {name: n * RELEASE_ACTORS for name, n in EXPECTED_PER_ACTOR.items()}
+
+
+def expected_counts(actors: int, classes: Sequence[str]) -> Dict[str, int]:
+    """Per-class file counts of the release for ``actors`` actors.
+
+    A partial copy (or a corpus written in RAVDESS's layout with fewer
+    actors) is compared with what the release has for that many actors.
+
+    Arguments
+    ---------
+    actors : int
+        Number of actors found.
+    classes : sequence of str
+        Classes to count.
+
+    Returns
+    -------
+    dict
+
+    Example
+    -------
+    >>> expected_counts(8, ["neutral", "angry"])
+    {'neutral': 32, 'angry': 64}
+    """
+    return {name: EXPECTED_PER_ACTOR[name] * actors for name in classes}
 
 
 def parse_ravdess_name(name: str) -> Optional[Dict[str, str]]:
@@ -80,6 +108,7 @@ def prepare_ravdess(
     out_dir: Union[str, Path],
     emotions: Optional[Sequence[str]] = None,
     decode_audio: bool = False,
+    compare_to_release: bool = True,
 ) -> Path:
     """Writes ``OUT_DIR/ravdess.csv`` from a RAVDESS speech release.
 
@@ -96,6 +125,10 @@ def prepare_ravdess(
         Class names to keep (default: all 8).
     decode_audio : bool
         Decode every file to check it instead of reading headers.
+    compare_to_release : bool
+        Compare the per-class counts with the release's for the actors
+        found (off for a corpus that is only written in RAVDESS's layout,
+        such as the quickstart's synthetic one).
 
     Returns
     -------
@@ -158,8 +191,16 @@ def prepare_ravdess(
             f"RAVDESS: no speech file named like 03-01-EE-II-SS-RR-AA.wav under {src} "
             f"({len(skips)} unreadable)"
         )
-    expected = {k: v for k, v in EXPECTED_PER_CLASS.items() if k in keep}
-    log_counts("RAVDESS", count_by(rows, "label"), expected, "all actors")
+    per_class = count_by(rows, "label")
+    actors = len({row["speaker"] for row in rows})
+    absent = [name for name in keep if name not in per_class]
+    if absent and not emotions:
+        logger.info("RAVDESS: no file of %s (classes left out of this copy)", ", ".join(absent))
+    compared = list(emotions) if emotions else [name for name in keep if name in per_class]
+    log_counts(
+        "RAVDESS", per_class, expected_counts(actors, compared) if compare_to_release else None,
+        f"{actors} actor(s) (the release has {RELEASE_ACTORS})",
+    )
     summary = {
         "utterances": len(rows),
         "per_class": count_by(rows, "label"),
