@@ -18,8 +18,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
-from emotion2vec.audio import AudioError, find_audio_files, read_audio
-from emotion2vec.extract import SAMPLE_RATE, length_batches, pad_batch, usable_samples
+from emotion2vec.audio import SAMPLE_RATE, AudioError, find_audio_files, read_audio
+from emotion2vec.audio.batching import length_batches, pad_batch, usable_samples
 from emotion2vec.inference import Emotion2vecClassifier
 
 logger = logging.getLogger(__name__)

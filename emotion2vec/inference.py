@@ -60,9 +60,9 @@ import torch
 from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.fetching import FetchConfig
 
-from emotion2vec.audio import read_audio
+from emotion2vec.audio import SAMPLE_RATE, read_audio
 from emotion2vec.downstream.features import FeatureOption
-from emotion2vec.long_audio import SAMPLE_RATE, WindowReader, plan_windows
+from emotion2vec.audio.windows import WindowReader, plan_windows
 from emotion2vec.model import Emotion2vecModel, FeatureOutput, masked_mean
 from emotion2vec.model_folder import (
     FOLDER_FILES,
@@ -643,7 +643,7 @@ class Emotion2vecClassifier(Pretrained):
         """Classifies each window of a (long) file; memory bounded by a window.
 
         Windows start every ``hop_s`` seconds and the last one ends at the
-        end of the file (see ``emotion2vec.long_audio.plan_windows``); each is
+        end of the file (see ``emotion2vec.audio.windows.plan_windows``); each is
         classified on its own, one at a time, read block by block from the
         file. The aggregate is ``sum_i d_i * p_i / sum_i d_i`` over segments
         ``i`` of duration ``d_i`` and probabilities ``p_i``.

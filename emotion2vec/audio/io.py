@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
 
+SAMPLE_RATE = 16000
+"""The rate every emotion2vec model takes (Hz): the one definition in the package."""
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 """File suffixes :func:`find_audio_files` collects by default."""
 
@@ -139,7 +142,7 @@ def duration_seconds(path: PathLike) -> float:
     return frames / sample_rate
 
 
-def read_audio(path: PathLike, target_sr: Optional[int] = 16000) -> torch.Tensor:
+def read_audio(path: PathLike, target_sr: Optional[int] = SAMPLE_RATE) -> torch.Tensor:
     """Decodes an audio file into a float32 mono waveform.
 
     Multi-channel audio is averaged over channels; audio at another rate is
@@ -190,7 +193,7 @@ def read_audio(path: PathLike, target_sr: Optional[int] = 16000) -> torch.Tensor
     return wav.contiguous()
 
 
-def write_audio(path: PathLike, wav: Union[torch.Tensor, np.ndarray], sr: int = 16000) -> None:
+def write_audio(path: PathLike, wav: Union[torch.Tensor, np.ndarray], sr: int = SAMPLE_RATE) -> None:
     """Writes a waveform as PCM16 WAV/FLAC (or Vorbis OGG), atomically.
 
     Values are clipped to [-1, 1]; missing parent folders are created.

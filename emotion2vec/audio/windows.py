@@ -9,7 +9,7 @@ is dropped (it would yield no frame).
 waveform without decoding the whole file: it seeks, reads the span (plus a
 short margin when the file has another rate), averages the channels and
 resamples with ``torchaudio.functional.resample``, as
-``emotion2vec.audio.read_audio`` does for a whole file. Blocks start on the
+``emotion2vec.audio.io.read_audio`` does for a whole file. Blocks start on the
 resampling grid (a multiple of ``rate / gcd(rate, 16000)`` source samples)
 and carry a margin wider than the resampling filter, so a span equals the
 same slice of ``read_audio(path)`` up to float round-off. Memory is bounded
@@ -28,9 +28,8 @@ import soundfile
 import torch
 import torchaudio
 
-from emotion2vec.audio import AudioError, audio_info
+from emotion2vec.audio.io import SAMPLE_RATE, AudioError, audio_info
 
-SAMPLE_RATE = 16000
 MARGIN_SAMPLES = 800
 """Resampling margin on each side of a span, in 16 kHz samples (50 ms)."""
 

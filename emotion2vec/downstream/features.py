@@ -52,7 +52,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from emotion2vec.audio import read_audio
+from emotion2vec.audio import SAMPLE_RATE, read_audio
 from emotion2vec.model import FeatureOutput
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,6 @@ PathLike = Union[str, os.PathLike]
 CACHE_FORMAT = 1
 META_FILE = "meta.json"
 DTYPES = ("float32", "float16")
-SAMPLE_RATE = 16000
 
 
 class CacheError(ValueError):

@@ -16,6 +16,7 @@ from typing import List, Optional, Sequence, Union
 import torch
 from torch import nn
 
+from emotion2vec.audio.io import SAMPLE_RATE  # the model's contract; audio owns the constant
 from emotion2vec.model.config import Emotion2vecConfig
 from emotion2vec.model.decoder import CNNDecoder
 from emotion2vec.model.encoder import ContextEncoder
@@ -23,8 +24,6 @@ from emotion2vec.model.feature_extractor import (
     ConvFeatureExtractor,
     FeatureProjection,
 )
-
-SAMPLE_RATE = 16000
 
 
 @dataclass

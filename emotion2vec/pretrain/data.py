@@ -39,12 +39,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
-from emotion2vec.audio import AudioError, read_audio
+from emotion2vec.audio import SAMPLE_RATE, AudioError, read_audio
 from emotion2vec.pretrain.masking import compute_block_mask_1d, crop_mask
 
 logger = logging.getLogger(__name__)
-
-SAMPLE_RATE = 16000
 
 
 def mix_seed(*parts: int) -> int:

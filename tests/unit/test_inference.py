@@ -53,7 +53,7 @@ def wavs():
 
 
 def _pad(wavs):
-    from emotion2vec.extract import pad_batch
+    from emotion2vec.audio.batching import pad_batch
 
     return pad_batch(wavs)
 
@@ -305,7 +305,7 @@ def test_downstream_folder_errors(fake_heads, tmp_path, monkeypatch):
 
 
 def test_plan_windows():
-    from emotion2vec.long_audio import plan_windows
+    from emotion2vec.audio.windows import plan_windows
 
     assert plan_windows(40000, 16000, 16000, 400) == [(0, 16000), (16000, 32000), (32000, 40000)]
     assert plan_windows(32100, 16000, 16000, 400) == [(0, 16000), (16000, 32000)]
@@ -317,7 +317,7 @@ def test_plan_windows():
 @pytest.mark.parametrize("sr", [16000, 44100])
 def test_window_reader_matches_read_audio(tmp_path, sr):
     from emotion2vec.audio import read_audio, write_audio
-    from emotion2vec.long_audio import WindowReader
+    from emotion2vec.audio.windows import WindowReader
 
     path = tmp_path / "s.wav"
     write_audio(path, torch.randn(sr * 2, 2) * 0.2, sr=sr)
