@@ -60,8 +60,25 @@ def ema_decay_at(
     return end - (end - start) * (1 - step / anneal_end_step)
 
 
-def _unwrap(module: nn.Module) -> nn.Module:
-    """Strips DDP (``.module``) and ``torch.compile`` (``_orig_mod``)."""
+def unwrap_module(module: nn.Module) -> nn.Module:
+    """The module inside DDP (``.module``) and ``torch.compile`` (``_orig_mod``) wrappers.
+
+    Arguments
+    ---------
+    module : torch.nn.Module
+        A module, possibly wrapped (several times).
+
+    Returns
+    -------
+    torch.nn.Module
+        The innermost module (``module`` itself when it is not wrapped).
+
+    Example
+    -------
+    >>> layer = nn.Linear(2, 2)
+    >>> unwrap_module(layer) is layer
+    True
+    """
     while True:
         if isinstance(module, nn.parallel.DistributedDataParallel):
             module = module.module
@@ -125,7 +142,7 @@ class EMATeacher(nn.Module):
         ema_anneal_end_step: int = 20000,
     ):
         super().__init__()
-        self.model = copy.deepcopy(_unwrap(module)).float()
+        self.model = copy.deepcopy(unwrap_module(module)).float()
         self.model.requires_grad_(False)
         for param in self.model.parameters():
             param.grad = None
@@ -209,7 +226,7 @@ class EMATeacher(nn.Module):
         if decay >= 1:
             return None
 
-        student = _unwrap(student)
+        student = unwrap_module(student)
         teacher_params = dict(self.model.named_parameters())
         for name, param in student.named_parameters():
             ema = teacher_params.get(name)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from emotion2vec.pretrain.ema import EMATeacher, _unwrap
+from emotion2vec.pretrain.ema import EMATeacher, unwrap_module as _unwrap
 from emotion2vec.pretrain.targets import build_teacher_targets
 
 
