@@ -28,7 +28,7 @@ replaces the official head for ``classify_*``. ``downstream.json``::
      "labels": ["ang", "hap", ...], # index order of the head outputs
      ...}                           # anything the head builder needs
 
-``emotion2vec.downstream.heads.build_head(spec)`` receives the whole parsed
+``emotion2vec.model.heads.build_head(spec)`` receives the whole parsed
 file and returns an ``nn.Module`` whose ``state_dict`` is
 ``downstream_head.ckpt`` (loaded strictly) and whose
 ``forward(x, lengths)`` maps ``x [batch, steps, features]`` (zero past
@@ -61,9 +61,10 @@ from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.fetching import FetchConfig
 
 from emotion2vec.audio import SAMPLE_RATE, read_audio
-from emotion2vec.downstream.features import FeatureOption
 from emotion2vec.audio.windows import WindowReader, plan_windows
 from emotion2vec.model import Emotion2vecModel, FeatureOutput, masked_mean
+from emotion2vec.model.featurize import FeatureOption
+from emotion2vec.model.heads import build_head
 from emotion2vec.model_folder import (
     FOLDER_FILES,
     HPARAMS_FILE,
@@ -87,7 +88,7 @@ def feature_layers(feature: str) -> Optional[List[int]]:
     """Block outputs a downstream feature option needs from the upstream.
 
     The options are defined once, in
-    :class:`emotion2vec.downstream.features.FeatureOption`.
+    :class:`emotion2vec.model.featurize.FeatureOption`.
 
     Arguments
     ---------
@@ -176,13 +177,6 @@ def load_downstream_head(model_dir: Union[str, Path]) -> Optional[Tuple[torch.nn
         spec["labels"] = read_label_encoder(labels_path)
     if not isinstance(spec["labels"], list) or not all(isinstance(x, str) for x in spec["labels"]):
         raise ModelFolderError(f"{spec_path}: 'labels' must be a list of strings")
-    try:
-        from emotion2vec.downstream.heads import build_head
-    except ImportError as error:
-        raise ModelFolderError(
-            f"{model_dir} holds a downstream head, which needs "
-            f"emotion2vec.downstream.heads.build_head ({error})"
-        ) from None
     try:
         with torch.device("meta"):  # shapes first: nothing allocated for a bad spec
             shapes = {k: v.shape for k, v in build_head(spec).state_dict().items()}

@@ -1,7 +1,7 @@
 """The classification Brain shared by every corpus recipe, and its data.
 
 :class:`EmotionBrain` trains a downstream head (``modules["head"]``, see
-:mod:`emotion2vec.downstream.heads`) on cached upstream features with
+:mod:`emotion2vec.model.heads`) on cached upstream features with
 cross-entropy. It follows the official IEMOCAP downstream recipe:
 
 * the optimiser comes from ``opt_class`` (RMSprop in the recipes) and an
@@ -180,7 +180,7 @@ class EmotionBrain(sb.Brain):
     >>> import tempfile
     >>> from pathlib import Path
     >>> from speechbrain.utils.train_logger import FileTrainLogger
-    >>> from emotion2vec.downstream.heads import SuperbHead
+    >>> from emotion2vec.model.heads import SuperbHead
     >>> class Store:
     ...     def get(self, uid):
     ...         return np.full((2, 4), float(uid[-1] == "1"), dtype=np.float32)

@@ -53,8 +53,8 @@ from emotion2vec.downstream import plots
 from emotion2vec.downstream.brain import EmotionBrain, feature_dataset, label_encoder
 from emotion2vec.downstream.features import FeatureCache
 from emotion2vec.downstream.folds import Fold, make_folds
-from emotion2vec.downstream.heads import build_head, head_spec
-from emotion2vec.downstream.metrics import average_reports, classification_report
+from emotion2vec.downstream.metrics import average_reports
+from emotion2vec.model.heads import build_head, head_spec
 
 logger = logging.getLogger(__name__)
 

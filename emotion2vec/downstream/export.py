@@ -32,10 +32,10 @@ import numpy as np
 import torch
 
 from emotion2vec.downstream.crossval import FOLD_RESULT_FILE, HEAD_FILE, RUN_FILE
-from emotion2vec.downstream.features import FeatureOption
-from emotion2vec.downstream.heads import build_head
 from emotion2vec.downstream.upstreams import Emotion2vecUpstream
 from emotion2vec.fileutils import staged_folder
+from emotion2vec.model.featurize import FeatureOption
+from emotion2vec.model.heads import build_head
 from emotion2vec.model_folder import (
     FOLDER_FILES,
     SOURCE_FILE,

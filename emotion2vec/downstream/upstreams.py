@@ -31,12 +31,12 @@ Authors
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Union
 
 import torch
 from torch import nn
 
-from emotion2vec.model import FeatureOutput, masked_mean
+from emotion2vec.model import FeatureOutput, masked_mean, resolve_blocks
 
 PathLike = Union[str, os.PathLike]
 
@@ -73,43 +73,6 @@ def state_digest(module: nn.Module) -> str:
         flat = tensor.contiguous().reshape(-1)
         digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
     return digest.hexdigest()
-
-
-def resolve_blocks(indices: Optional[Sequence[int]], num_blocks: int) -> Optional[List[int]]:
-    """Checks block indices (negative from the end) against ``num_blocks``.
-
-    Arguments
-    ---------
-    indices : sequence of int or None
-        Requested blocks.
-    num_blocks : int
-        Blocks the upstream has.
-
-    Returns
-    -------
-    list of int or None
-        Non-negative indices.
-
-    Example
-    -------
-    >>> resolve_blocks([-1, 0], 12)
-    [11, 0]
-    >>> resolve_blocks([12], 12)
-    Traceback (most recent call last):
-    ...
-    ValueError: block 12 out of range: the upstream has 12 blocks (0..11, or -12..-1)
-    """
-    if indices is None:
-        return None
-    resolved = []
-    for index in indices:
-        if not -num_blocks <= int(index) < num_blocks:
-            raise ValueError(
-                f"block {index} out of range: the upstream has {num_blocks} blocks "
-                f"(0..{num_blocks - 1}, or -{num_blocks}..-1)"
-            )
-        resolved.append(int(index) % num_blocks)
-    return resolved
 
 
 class Upstream(nn.Module):

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from emotion2vec.audio.io import SAMPLE_RATE  # the model's contract; audio owns the constant
+from emotion2vec.model.blocks import resolve_blocks
 from emotion2vec.model.config import Emotion2vecConfig
 from emotion2vec.model.decoder import CNNDecoder
 from emotion2vec.model.encoder import ContextEncoder
@@ -295,15 +296,8 @@ class Emotion2vecModel(nn.Module):
             return list(range(n))
         if isinstance(layers, int):
             layers = [layers]
-        resolved = []
-        for index in layers:
-            if not -n <= int(index) < n:
-                raise ValueError(
-                    f"layer {index} out of range: the model has {n} blocks "
-                    f"({self.config.prenet_depth} prenet + {self.config.depth} main)"
-                )
-            resolved.append(int(index) % n)
-        return resolved
+        detail = f": {self.config.prenet_depth} prenet + {self.config.depth} main"
+        return resolve_blocks(layers, n, detail)
 
     def extract_features(
         self,

@@ -196,7 +196,7 @@ def test_downstream_head_files(model_folder, tmp_path):
 
     good, _ = model_folder
     spec = {"format": 1, "feature": "frm", "labels": ["a", "b"], "input_dim": 32, "hidden": 4}
-    from emotion2vec.downstream.heads import build_head
+    from emotion2vec.model.heads import build_head
 
     head = _torch_bytes(build_head(spec).state_dict())
     cases = [("downstream.json", b"{\"feature\": "), ("downstream.json", b"[]"),

@@ -15,7 +15,7 @@ from emotion2vec.downstream.brain import (
     label_encoder,
     relative_to_steps,
 )
-from emotion2vec.downstream.heads import SuperbHead
+from emotion2vec.model.heads import SuperbHead
 
 
 class _Store:

@@ -10,7 +10,8 @@ import torch
 
 from emotion2vec.audio import write_audio
 from emotion2vec.downstream import features as features_module
-from emotion2vec.downstream.features import CacheError, FeatureCache, FeatureOption
+from emotion2vec.downstream.features import CacheError, FeatureCache
+from emotion2vec.model.featurize import FeatureOption
 from emotion2vec.downstream.upstreams import (
     Emotion2vecUpstream,
     FbankUpstream,

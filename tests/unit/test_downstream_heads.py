@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from emotion2vec.downstream.heads import GRUHead, SuperbHead, build_head, head_spec
+from emotion2vec.model.heads import GRUHead, SuperbHead, build_head, head_spec
 
 
 def _padded(lengths, dim, seed=0):

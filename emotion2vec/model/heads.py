@@ -1,4 +1,4 @@
-"""Downstream heads on frozen upstream features, and their JSON spec.
+"""Classification heads on frozen upstream features, and their JSON spec.
 
 Every head maps ``x [batch, steps, features]`` (zero past ``lengths``)
 and ``lengths [batch]`` (valid steps, int64) to logits ``[batch, classes]``;
