@@ -202,8 +202,8 @@ def stage_probe(name, upstream: Optional[Path], corpus_root: Path, labels, setti
     recipe = RECIPES / "RAVDESS" / "emotion_recognition"
     overrides = dict(settings["probe_overrides"], labels=list(labels), skip_prep=True,
                      prep_folder=str(out / "data"))
-    if upstream is None:  # filterbanks have no utterance tokens
-        overrides["feature"] = settings["fbank_feature"]
+    if upstream is None:  # filterbanks: no utterance tokens, per-utterance normalised bands
+        overrides.update(settings["fbank_overrides"])
     args = [
         f"--data_folder={corpus_root}",
         f"--upstream_source={upstream}" if upstream else "--upstream_source=null",
@@ -310,11 +310,13 @@ def summary_text(results, labels: Sequence[str], settings: Mapping[str, Any]) ->
     gain, error = paired_gain(results["pretrained"], results["random_init"])
     head = settings["probe_overrides"].get("head", {})
     feature = settings["probe_overrides"].get("feature", "frm")
+    fbank = settings["fbank_overrides"]
     return (
         f"Speaker-independent {folds}-fold CV ({len(labels)} classes, chance "
-        f"{100 / len(labels):.0f}%), frozen upstreams, {head.get('type', 'superb')} head on "
-        f"`{feature}` features (filterbanks: `{settings['fbank_feature']}`), input standardised "
-        "with training-fold statistics:\n\n" + results_table(results) + "\n\n"
+        f"{100 / len(labels):.0f}%), frozen upstreams: {head.get('type', 'superb')} head on "
+        f"`{feature}` features, input standardised with training-fold statistics "
+        f"(filterbanks: {fbank.get('head', {}).get('type', 'superb')} head on "
+        f"`{fbank.get('feature', 'frm')}`):\n\n" + results_table(results) + "\n\n"
         f"Pre-trained minus random init, paired over the same folds: "
         f"{100 * gain:+.2f} ± {100 * error:.2f} UA points (mean ± standard error).\n"
     )

@@ -22,6 +22,7 @@ SHORT = [
     "max_sample_size: 32000, lr: 0.0005, ema_anneal_end_step: 3, log_interval: 1}",
     "--probe_overrides={feature: utt, head: {type: linear, input_norm: True}, "
     "number_of_epochs: 2, batch_size: 8, plots: False}",
+    "--fbank_overrides={feature: frm, head: {type: superb}, number_of_epochs: 2}",
     "--classify_files=2",
 ]
 SYNTHETIC = ["--actors=[1, 2, 3, 4]", '--emotions=["01", "05"]', "--labels=[neutral, angry]",
