@@ -129,6 +129,25 @@ class FeatureOption:
         if self.layers is not None:
             resolve_blocks(self.layers, upstream.num_blocks)
 
+    def select_frames(self, out: FeatureOutput) -> torch.Tensor:
+        """The frames this option uses: the last block's, or the mean of its
+        blocks (``layers``), ``[batch, frames, dim]``.
+
+        Arguments
+        ---------
+        out : FeatureOutput
+            Upstream output computed with ``layers=self.layers``.
+
+        Returns
+        -------
+        torch.Tensor
+        """
+        if self.layers is None:
+            return out.frames
+        if out.layers is None or len(out.layers) != len(self.layers):
+            raise ValueError(f"feature {self.name!r} needs block outputs {self.layers}")
+        return torch.stack(out.layers).mean(dim=0)
+
     def batch_streams(self, out: FeatureOutput) -> Dict[str, List[torch.Tensor]]:
         """Per-utterance arrays to cache from one upstream batch.
 
@@ -153,12 +172,7 @@ class FeatureOption:
         result: Dict[str, List[torch.Tensor]] = {}
         lens = out.frame_lens.tolist()
         if "frames" in self.streams:
-            if self.layers is None:
-                frames = out.frames
-            elif out.layers is None or len(out.layers) != len(self.layers):
-                raise ValueError(f"feature {self.name!r} needs block outputs {self.layers}")
-            else:
-                frames = torch.stack(out.layers).mean(dim=0)
+            frames = self.select_frames(out)
             result["frames"] = [frames[b, :n] for b, n in enumerate(lens)]
         if "utt" in self.streams:
             if out.tokens is None:
@@ -199,12 +213,7 @@ class FeatureOption:
         lengths = out.frame_lens
         if self.name == "utt":
             return out.tokens.mean(dim=1, keepdim=True), torch.ones_like(lengths)
-        if self.layers is None:
-            frames = out.frames
-        elif out.layers is None or len(out.layers) != len(self.layers):
-            raise ValueError(f"feature {self.name!r} needs block outputs {self.layers}")
-        else:
-            frames = torch.stack(out.layers).mean(dim=0)
+        frames = self.select_frames(out)
         if self.name == "frm_mean":
             keep = (~out.padding_mask).unsqueeze(-1).to(frames.dtype)
             pooled = (frames * keep).sum(dim=1, keepdim=True) / lengths.view(-1, 1, 1).to(frames.dtype)

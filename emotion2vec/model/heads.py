@@ -69,6 +69,30 @@ def step_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
     return torch.arange(steps, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
 
 
+def masked_mean(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x [batch, steps, dim]`` over the first ``lengths`` steps.
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        ``[batch, steps, dim]``.
+    lengths : torch.Tensor
+        ``[batch]`` valid steps (int).
+
+    Returns
+    -------
+    torch.Tensor
+        ``[batch, dim]``.
+
+    Example
+    -------
+    >>> masked_mean(torch.tensor([[[1.0], [3.0], [9.0]]]), torch.tensor([2]))
+    tensor([[2.]])
+    """
+    keep = step_mask(lengths, x.shape[1]).unsqueeze(-1).to(x.dtype)
+    return (x * keep).sum(dim=1) / lengths.unsqueeze(1).to(x.dtype)
+
+
 def _check_input(x: torch.Tensor, lengths: torch.Tensor, input_dim: int):
     if x.dim() != 3 or x.shape[-1] != input_dim:
         raise ValueError(
@@ -218,9 +242,7 @@ class SuperbHead(PooledHead):
         torch.Tensor
         """
         lengths = _check_input(x, lengths, self.input_dim)
-        h = torch.relu(self.pre(x))
-        keep = step_mask(lengths, x.shape[1]).unsqueeze(-1).to(h.dtype)
-        return (h * keep).sum(dim=1) / lengths.unsqueeze(1).to(h.dtype)
+        return masked_mean(torch.relu(self.pre(x)), lengths)
 
 class LinearHead(PooledHead):
     """Masked mean over valid steps, then ``Linear(D, C)`` (a linear probe).
@@ -267,9 +289,7 @@ class LinearHead(PooledHead):
         -------
         torch.Tensor
         """
-        lengths = _check_input(x, lengths, self.input_dim)
-        keep = step_mask(lengths, x.shape[1]).unsqueeze(-1).to(x.dtype)
-        return (x * keep).sum(dim=1) / lengths.unsqueeze(1).to(x.dtype)
+        return masked_mean(x, _check_input(x, lengths, self.input_dim))
 
 
 class GRUHead(PooledHead):
