@@ -38,6 +38,7 @@ import torch
 
 from emotion2vec.model.blocks import resolve_blocks
 from emotion2vec.model.emotion2vec import FeatureOutput
+from emotion2vec.model.heads import masked_mean
 
 
 @dataclass(frozen=True)
@@ -215,9 +216,7 @@ class FeatureOption:
             return out.tokens.mean(dim=1, keepdim=True), torch.ones_like(lengths)
         frames = self.select_frames(out)
         if self.name == "frm_mean":
-            keep = (~out.padding_mask).unsqueeze(-1).to(frames.dtype)
-            pooled = (frames * keep).sum(dim=1, keepdim=True) / lengths.view(-1, 1, 1).to(frames.dtype)
-            return pooled, torch.ones_like(lengths)
+            return masked_mean(frames, lengths).unsqueeze(1), torch.ones_like(lengths)
         if self.name == "utt+frm":
             keep = (~out.padding_mask).unsqueeze(-1).to(frames.dtype)
             utt = out.tokens.mean(dim=1, keepdim=True).expand_as(frames) * keep
