@@ -13,23 +13,83 @@ Authors
 """
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 PathLike = Union[str, os.PathLike]
 PrepareFn = Callable[..., Path]
 
-CORPORA: Dict[str, PrepareFn] = {}
-"""Registered corpora: name -> ``prepare(src_dir, out_dir, **options) -> Path``."""
+
+@dataclass(frozen=True)
+class CorpusInfo:
+    """A registered corpus: its preparation function and its facts.
+
+    The facts are what a recipe needs beyond the manifest and are stated
+    here once, so that a recipe variant only states what it changes.
+
+    Arguments
+    ---------
+    name : str
+        Lower-case registry name (``emotion2vec prepare NAME``).
+    prepare : callable
+        ``prepare(src_dir, out_dir, **options) -> Path`` (the manifest CSV).
+    labels : tuple of str
+        Head output order of the corpus's standard task (the paper's
+        classes); empty when the classes are whatever the corpus holds.
+    protocols : mapping
+        Evaluation protocol name -> default ``fold_options`` (see
+        ``emotion2vec.downstream.folds.make_folds``); the first is the
+        paper's protocol, used when a recipe gives none.
+    value_column : str or None
+        A numeric manifest column worth a second colouring of embedding
+        plots (IEMOCAP's ``arousal``).
+
+    Example
+    -------
+    >>> info = corpus_info("iemocap")
+    >>> info.labels, info.default_protocol
+    (('ang', 'hap', 'neu', 'sad'), 'loso_session')
+    """
+
+    name: str
+    prepare: PrepareFn
+    labels: Tuple[str, ...] = ()
+    protocols: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    value_column: Optional[str] = None
+
+    @property
+    def default_protocol(self) -> Optional[str]:
+        """The paper's protocol (the first registered), or None."""
+        return next(iter(self.protocols), None)
+
+    def fold_options(self, protocol: str) -> Dict[str, Any]:
+        """Default fold options of ``protocol`` (a copy; empty if unknown)."""
+        return dict(self.protocols.get(protocol, {}))
 
 
-def register_corpus(name: str) -> Callable[[PrepareFn], PrepareFn]:
-    """Decorator registering a corpus preparation function under ``name``.
+CORPORA: Dict[str, CorpusInfo] = {}
+"""Registered corpora: name -> :class:`CorpusInfo`."""
+
+
+def register_corpus(
+    name: str,
+    labels: Sequence[str] = (),
+    protocols: Optional[Mapping[str, Mapping[str, Any]]] = None,
+    value_column: Optional[str] = None,
+) -> Callable[[PrepareFn], PrepareFn]:
+    """Decorator registering a corpus preparation function and its facts.
 
     Arguments
     ---------
     name : str
         Lower-case corpus name used by :func:`prepare_corpus`.
+    labels : sequence of str
+        Head output order of the standard task (see :class:`CorpusInfo`).
+    protocols : mapping, optional
+        Protocol name -> default fold options; the first is the default.
+    value_column : str, optional
+        Numeric manifest column for a second plot colouring.
 
     Returns
     -------
@@ -38,24 +98,61 @@ def register_corpus(name: str) -> Callable[[PrepareFn], PrepareFn]:
 
     Example
     -------
-    >>> @register_corpus("doctest_demo")
+    >>> @register_corpus("doctest_demo", labels=["a", "b"], protocols={"random_kfold": {"k": 5}})
     ... def prepare_demo(src_dir, out_dir):
     ...     return Path(out_dir) / "demo.csv"
     >>> prepare_corpus("doctest_demo", "src", "out").as_posix()
     'out/demo.csv'
+    >>> corpus_info("doctest_demo").fold_options("random_kfold")
+    {'k': 5}
     >>> _ = CORPORA.pop("doctest_demo")
     """
     key = name.lower()
 
     def decorator(function: PrepareFn) -> PrepareFn:
-        if key in CORPORA and CORPORA[key] is not function:
+        if key in CORPORA and CORPORA[key].prepare is not function:
             raise ValueError(
-                f"corpus {key!r} is already registered by {CORPORA[key].__module__}"
+                f"corpus {key!r} is already registered by {CORPORA[key].prepare.__module__}"
             )
-        CORPORA[key] = function
+        CORPORA[key] = CorpusInfo(
+            name=key,
+            prepare=function,
+            labels=tuple(str(label) for label in labels),
+            protocols={p: dict(o) for p, o in (protocols or {}).items()},
+            value_column=value_column,
+        )
         return function
 
     return decorator
+
+
+def corpus_info(name: str) -> CorpusInfo:
+    """The registration of corpus ``name`` (case-insensitive).
+
+    Arguments
+    ---------
+    name : str
+        Registered corpus name.
+
+    Returns
+    -------
+    CorpusInfo
+
+    Raises
+    ------
+    ValueError
+        Unknown corpus name (the message lists the known ones).
+
+    Example
+    -------
+    >>> corpus_info("ravdess").labels[:3]
+    ('neutral', 'calm', 'happy')
+    """
+    key = str(name).lower()
+    if key not in CORPORA:
+        known = ", ".join(sorted(CORPORA)) or "(none)"
+        raise ValueError(f"unknown corpus {name!r}; known corpora: {known}")
+    return CORPORA[key]
 
 
 def prepare_corpus(name: str, src_dir: PathLike, out_dir: PathLike, **kwargs) -> Path:
@@ -89,11 +186,7 @@ def prepare_corpus(name: str, src_dir: PathLike, out_dir: PathLike, **kwargs) ->
     ...
     ValueError: unknown corpus 'no_such_corpus'; known corpora: ...iemocap...
     """
-    key = name.lower()
-    if key not in CORPORA:
-        known = ", ".join(sorted(CORPORA)) or "(none)"
-        raise ValueError(f"unknown corpus {name!r}; known corpora: {known}")
-    return CORPORA[key](src_dir, out_dir, **kwargs)
+    return corpus_info(name).prepare(src_dir, out_dir, **kwargs)
 
 
 # Corpus modules register themselves on import.

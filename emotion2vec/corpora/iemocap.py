@@ -284,7 +284,18 @@ def _check_options(sessions: Sequence[int], label_map: Mapping[str, str]) -> Lis
     return sessions
 
 
-@register_corpus("iemocap")
+@register_corpus(
+    "iemocap",
+    labels=IEMOCAP_CLASSES,
+    protocols={
+        # Paper Table 2: leave-one-session-out, 20 % of the training sessions validate.
+        "loso_session": {"valid_ratio": 0.2, "valid_is_test": False, "seed": 42},
+        # Leave-one-speaker-out: the other speaker of the test session validates.
+        "loso_speaker": {"valid": "same_session", "valid_is_test": False, "seed": 42},
+        "random_kfold": {"k": 10, "valid_is_test": False, "seed": 42},
+    },
+    value_column="arousal",
+)
 def prepare_iemocap(
     src_dir: PathLike,
     out_dir: PathLike,

@@ -102,7 +102,16 @@ def parse_ravdess_name(name: str) -> Optional[Dict[str, str]]:
     return dict(zip(keys, match.groups()))
 
 
-@register_corpus("ravdess")
+@register_corpus(
+    "ravdess",
+    labels=tuple(EMOTIONS.values()),
+    protocols={
+        # Paper Table 4: random 10-fold, 80/10/10 (speaker-dependent).
+        "random_kfold": {"k": 10, "valid_is_test": False, "seed": 42},
+        # Speaker-independent: leave one actor out, the next actor validates.
+        "loso_speaker": {"valid": "next_speaker", "valid_is_test": False, "seed": 42},
+    },
+)
 def prepare_ravdess(
     src_dir: Union[str, Path],
     out_dir: Union[str, Path],

@@ -43,7 +43,7 @@ def prepared(pristine, tmp_path_factory):
 
 
 def test_registry_knows_iemocap_and_rejects_unknown():
-    assert CORPORA["iemocap"] is prepare_iemocap
+    assert CORPORA["iemocap"].prepare is prepare_iemocap
     with pytest.raises(ValueError, match="unknown corpus 'nope'.*iemocap"):
         prepare_corpus("nope", "src", "out")
     with pytest.raises(ValueError, match="already registered"):
