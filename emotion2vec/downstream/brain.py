@@ -10,7 +10,8 @@ cross-entropy. It follows the official IEMOCAP downstream recipe:
 * every epoch is validated; WA, UA and WF1 (fractions) go to the
   checkpoint meta and the train log, and the checkpoint with the best
   ``select_metric`` (default ``WA``) is kept, the EARLIEST epoch winning a
-  tie (the official "strictly greater" rule);
+  tie (the official "strictly greater" rule); an epoch that does not beat
+  it is not saved (an interrupted fold resumes from the best epoch);
 * ``evaluate`` reloads that checkpoint; the test stage keeps every
   prediction, probability and head embedding in :attr:`test_result`.
 
@@ -23,6 +24,7 @@ Authors
 """
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Dict, List, Mapping, Sequence
 
 import numpy as np
@@ -261,6 +263,28 @@ class EmotionBrain(sb.Brain):
         """
         return (ckpt.meta.get(self.select_metric, float("-inf")), -ckpt.meta.get("epoch", 0))
 
+    def _improves_on_best(self, meta: Mapping[str, Any]) -> bool:
+        """Whether an epoch's validation beats the kept checkpoint.
+
+        Only the best checkpoint is ever kept, so an epoch that does not
+        beat it is not saved at all (saving it and deleting it again cost
+        more than the epoch itself for a small head). The best rank is read
+        from disk once (a resumed run) and then tracked.
+        """
+        if self.checkpointer is None:
+            return False
+        rank = self.checkpoint_rank(SimpleNamespace(meta=meta))
+        if getattr(self, "_best_rank", None) is None:
+            key = self.select_metric
+            kept = self.checkpointer.find_checkpoint(
+                importance_key=self.checkpoint_rank, ckpt_predicate=lambda c: key in c.meta
+            )
+            self._best_rank = None if kept is None else self.checkpoint_rank(kept)
+        if self._best_rank is not None and rank <= self._best_rank:
+            return False
+        self._best_rank = rank
+        return True
+
     def _stage_report(self, loss) -> Dict[str, float]:
         targets = torch.cat(self._targets).numpy()
         probs = torch.cat(self._probs).numpy()
@@ -286,9 +310,10 @@ class EmotionBrain(sb.Brain):
                 valid_stats=shown,
             )
             meta = dict(stats, epoch=epoch)
-            self.checkpointer.save_and_keep_only(
-                meta=meta, importance_keys=[self.checkpoint_rank], num_to_keep=1
-            )
+            if self._improves_on_best(meta):
+                self.checkpointer.save_and_keep_only(
+                    meta=meta, importance_keys=[self.checkpoint_rank], num_to_keep=1
+                )
         else:
             self.hparams.train_logger.log_stats(
                 stats_meta={"epoch loaded": self.hparams.epoch_counter.current},

@@ -48,6 +48,7 @@ import speechbrain as sb
 import torch
 from speechbrain.utils.distributed import if_main_process, infer_device, run_on_main
 
+from emotion2vec.corpora import CORPORA
 from emotion2vec.corpora.common import read_manifest
 from emotion2vec.downstream import plots
 from emotion2vec.downstream.brain import EmotionBrain, feature_dataset, label_encoder
@@ -199,6 +200,54 @@ def _check_run_file(out: Path, settings: Dict) -> None:
     _write_json(path, settings)
 
 
+def with_corpus_defaults(hparams: Mapping[str, Any], rows: Sequence[Mapping[str, str]]) -> Dict[str, Any]:
+    """The hparams with the corpus's registered facts where they are null.
+
+    ``labels`` (null: the registered classes, or every label of the
+    manifest, sorted, for a corpus registered without classes),
+    ``protocol`` (null: the corpus's paper protocol), ``fold_options``
+    (merged over the protocol's registered defaults) and ``value_column``.
+
+    Arguments
+    ---------
+    hparams : mapping
+        Recipe hparams (``corpus`` and the four keys above).
+    rows : sequence of mapping
+        The manifest rows.
+
+    Returns
+    -------
+    dict
+        A shallow copy with the four keys filled in.
+
+    Example
+    -------
+    >>> filled = with_corpus_defaults({"corpus": "ravdess", "labels": None,
+    ...     "protocol": "loso_speaker", "fold_options": {"seed": 1}}, rows=[])
+    >>> filled["labels"][:2], filled["fold_options"]
+    (['neutral', 'calm'], {'valid': 'next_speaker', 'valid_is_test': False, 'seed': 1})
+    """
+    filled = dict(hparams)
+    name = str(hparams["corpus"]).lower()
+    info = CORPORA.get(name)
+    if info is None and (not hparams.get("labels") or not hparams.get("protocol")):
+        raise CrossValError(
+            f"corpus {hparams['corpus']!r} is not registered in emotion2vec.corpora "
+            f"(known: {', '.join(sorted(CORPORA))}); give labels and protocol in the hparams"
+        )
+    labels = hparams.get("labels") or (info.labels if info else ())
+    if not labels:
+        labels = sorted({row["label"] for row in rows})
+    filled["labels"] = [str(label) for label in labels]
+    filled["protocol"] = hparams.get("protocol") or info.default_protocol
+    if not filled["protocol"]:
+        raise CrossValError(f"corpus {name!r} registers no protocol; set protocol in the hparams")
+    defaults = info.fold_options(filled["protocol"]) if info else {}
+    filled["fold_options"] = {**defaults, **dict(hparams.get("fold_options") or {})}
+    filled["value_column"] = hparams.get("value_column") or (info.value_column if info else None)
+    return filled
+
+
 def run_crossval(hparams: Dict[str, Any], run_opts=None) -> Dict[str, Any]:
     """Runs every fold of the recipe's protocol and aggregates the results.
 
@@ -206,7 +255,8 @@ def run_crossval(hparams: Dict[str, Any], run_opts=None) -> Dict[str, Any]:
     ---------
     hparams : dict
         Loaded recipe hparams: ``output_folder``, ``corpus``,
-        ``manifest_file``, ``labels``, ``protocol``, ``fold_options``,
+        ``manifest_file``, ``labels``, ``protocol``, ``fold_options`` (the
+        corpus's registered facts where null: :func:`with_corpus_defaults`),
         ``upstream``, ``feature``, ``feature_cache_folder``, ``head``,
         ``seed``, ``batch_size``, ``opt_class``, ``epoch_counter`` and
         ``train_logger`` (factories), optionally ``lr_scheduler``,
@@ -223,7 +273,8 @@ def run_crossval(hparams: Dict[str, Any], run_opts=None) -> Dict[str, Any]:
     run_opts = run_opts if run_opts is not None else {}
     out = Path(hparams["output_folder"])
     rows = read_manifest(hparams["manifest_file"])
-    labels = [str(label) for label in hparams["labels"]]
+    hparams = with_corpus_defaults(hparams, rows)
+    labels = hparams["labels"]
     encoder = label_encoder(labels)
     folds = make_folds(hparams["protocol"], rows, **dict(hparams.get("fold_options") or {}))
     wanted = hparams.get("run_folds")

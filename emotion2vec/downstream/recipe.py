@@ -7,8 +7,10 @@ A corpus recipe is a preparation function (registered in
     python train.py hparams/X.yaml --data_folder ... --upstream_source ...
 
 Steps: parse SpeechBrain arguments, initialise DDP, load the hparams
-(unwrapping a thin ``recipe: !include:...`` variant), create the
-experiment folder (with a copy of the recipe's ``train.py``), prepare the
+(a variant ``extends`` the shared recipe: :mod:`emotion2vec.recipe_hparams`;
+every key is a ``--key=value`` override), create the experiment folder
+(with the whole recipe as run in ``hyperparams.yaml`` and a copy of the
+recipe's ``train.py``), prepare the
 corpus on the main process (``emotion2vec prepare CORPUS ...`` runs the
 same function), then run the cross-validation
 (:func:`emotion2vec.downstream.crossval.run_crossval`).
@@ -18,19 +20,21 @@ Authors
 """
 
 import shutil
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import speechbrain as sb
-from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
 from emotion2vec.corpora import prepare_corpus
-from emotion2vec.downstream.crossval import run_crossval
+from emotion2vec.corpora.common import PrepError
+from emotion2vec.downstream.crossval import CrossValError, run_crossval
+from emotion2vec.recipe_hparams import RecipeKeyError, load_recipe_hparams, save_recipe_hparams
 
 
 def load_recipe(argv: List[str]):
-    """Parses the command line and loads (and unwraps) the hparams.
+    """Parses the command line and loads the hparams (following ``extends``).
 
     Arguments
     ---------
@@ -43,13 +47,20 @@ def load_recipe(argv: List[str]):
     run_opts : RunOptions
     overrides : str
     hparams : dict
-        The full recipe (a thin variant's ``recipe`` entry when present).
+        The full recipe, overrides applied.
+
+    Raises
+    ------
+    SystemExit
+        A key the recipe does not have (the message lists its keys).
     """
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    try:
+        hparams = load_recipe_hparams(hparams_file, overrides)
+    except (RecipeKeyError, FileNotFoundError) as error:
+        sys.exit(f"error: {error}")
     sb.utils.distributed.ddp_init_group(run_opts)
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
-    return hparams_file, run_opts, overrides, hparams.get("recipe", hparams)
+    return hparams_file, run_opts, overrides, hparams
 
 
 def main(argv: Optional[List[str]] = None, script: Optional[str] = None) -> Dict[str, Any]:
@@ -67,15 +78,26 @@ def main(argv: Optional[List[str]] = None, script: Optional[str] = None) -> Dict
     -------
     dict
         The cross-validation summary (also in ``results.json``).
+
+    Raises
+    ------
+    SystemExit
+        A corpus or setting the recipe cannot use (one line saying why).
     """
+    try:
+        return _run(argv, script)
+    except (CrossValError, PrepError) as error:  # bad input: one clear line, no traceback
+        sys.exit(f"error: {error}")
+
+
+def _run(argv: Optional[List[str]], script: Optional[str]) -> Dict[str, Any]:
     hparams_file, run_opts, overrides, hparams = load_recipe(argv)
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file,
-        overrides=overrides,
-    )
-    if script is not None and if_main_process():
-        shutil.copy(script, Path(hparams["output_folder"]) / Path(script).name)
+    out = Path(hparams["output_folder"])
+    sb.create_experiment_directory(experiment_directory=str(out))
+    if if_main_process():
+        save_recipe_hparams(hparams_file, overrides, out / "hyperparams.yaml")
+        if script is not None:
+            shutil.copy(script, out / Path(script).name)
     if not hparams["skip_prep"]:
         run_on_main(
             prepare_corpus,

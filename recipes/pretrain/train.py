@@ -12,9 +12,9 @@ To run::
     torchrun --nproc_per_node 4 train.py hparams/emotion2vec_base.yaml \\
         --data_folder /path/to/audio
 
-An hparams file is either a full recipe or a thin variant that wraps one
-(``recipe: !include:emotion2vec_base.yaml`` plus overrides, see the
-ablation files); the wrapped recipe is what the Brain receives.
+An hparams file is either the full recipe (``emotion2vec_base.yaml``) or a
+thin variant that ``extends`` it (the ablation files); every key of the
+full recipe can be given as ``--key=value`` (a misspelt key lists them).
 
 Authors
  * emotion2vec-sb contributors
@@ -24,9 +24,10 @@ import functools
 import logging
 import sys
 
+from pathlib import Path
+
 import speechbrain as sb
-from hyperpyyaml import load_hyperpyyaml
-from speechbrain.utils.distributed import run_on_main
+from speechbrain.utils.distributed import if_main_process, run_on_main
 
 from emotion2vec.model.emotion2vec import count_frames
 from emotion2vec.pretrain.brain import Emotion2vecPretrainBrain
@@ -39,6 +40,7 @@ from emotion2vec.pretrain.data import (
     read_manifest,
 )
 from emotion2vec.pretrain.manifest import build_pretrain_manifest
+from emotion2vec.recipe_hparams import RecipeKeyError, load_recipe_hparams, save_recipe_hparams
 
 logger = logging.getLogger(__name__)
 
@@ -87,17 +89,17 @@ def dataio_prep(hparams):
 
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    try:
+        hparams = load_recipe_hparams(hparams_file, overrides)
+    except (RecipeKeyError, FileNotFoundError) as error:
+        sys.exit(f"error: {error}")
     sb.utils.distributed.ddp_init_group(run_opts)
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
-    if "recipe" in hparams:  # a thin variant wrapping a full recipe
-        hparams = hparams["recipe"]
 
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file,
-        overrides=overrides,
-    )
+    sb.create_experiment_directory(experiment_directory=hparams["output_folder"])
+    if if_main_process():
+        save_recipe_hparams(
+            hparams_file, overrides, Path(hparams["output_folder"]) / "hyperparams.yaml"
+        )
     if not hparams["skip_prep"]:
         run_on_main(prepare_manifests, kwargs={"hparams": hparams})
 

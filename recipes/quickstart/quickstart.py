@@ -79,6 +79,26 @@ def resolve_path(path: Optional[str]) -> Optional[Path]:
     return Path(os.path.abspath(os.path.expanduser(str(path))))
 
 
+def override_args(overrides: Mapping[str, Any]) -> List[str]:
+    """``--key=value`` command-line overrides (values as YAML flow / JSON).
+
+    Arguments
+    ---------
+    overrides : mapping
+        Recipe keys and their values.
+
+    Returns
+    -------
+    list of str
+
+    Example
+    -------
+    >>> override_args({"lr": 0.01, "head": {"type": "linear"}, "feature": "utt"})
+    ['--lr=0.01', '--head={"type": "linear"}', '--feature="utt"']
+    """
+    return [f"--{key}={json.dumps(value)}" for key, value in overrides.items()]
+
+
 def run_recipe(script: Path, hparams: Path, args: List[str], log_path: Path, title: str):
     """Runs a recipe's ``train.py`` in a subprocess, teeing its output.
 
@@ -172,7 +192,7 @@ def stage_pretrain(manifest: Path, settings: Mapping[str, Any], out: Path, devic
         RECIPES / "pretrain" / "train.py",
         RECIPES / "pretrain" / "hparams" / settings["pretrain_hparams"],
         [f"--data_folder={manifest}", f"--output_folder={results}", f"--device={device}",
-         f"--recipe={json.dumps(dict(settings['pretrain_overrides']))}"],
+         *override_args(settings["pretrain_overrides"])],
         out / "logs" / "pretrain.log", "pre-training",
     )
     return export_model_folder(results, model_dir, overwrite=True)
@@ -211,7 +231,7 @@ def stage_probe(name, upstream: Optional[Path], corpus_root: Path, labels, setti
         f"--results_root={out / 'probe'}",
         f"--experiment={name}",
         f"--device={device}",
-        f"--recipe={json.dumps(overrides)}",
+        *override_args(overrides),
     ]
     run_recipe(recipe / "train.py", recipe / "hparams" / settings["probe_hparams"], args,
                out / "logs" / f"probe_{name}.log", f"probe of {name}")

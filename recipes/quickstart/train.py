@@ -19,14 +19,16 @@ Authors
 import sys
 
 import speechbrain as sb
-from hyperpyyaml import load_hyperpyyaml
 
+from emotion2vec.recipe_hparams import RecipeKeyError, load_recipe_hparams
 from quickstart import QuickstartError, run_quickstart  # beside this file
 
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
+    try:
+        hparams = load_recipe_hparams(hparams_file, overrides)
+    except (RecipeKeyError, FileNotFoundError) as error:
+        sys.exit(f"error: {error}")
     try:
         run_quickstart(hparams, device=run_opts["device"] or "cpu")
     except (QuickstartError, ValueError) as error:  # includes preparation errors

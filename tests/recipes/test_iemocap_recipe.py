@@ -42,7 +42,7 @@ def run(tmp_path_factory):
     model = Emotion2vecModel(tiny_config())
     save_model_folder(root / "tiny_emotion2vec", model.config, model.state_dict())
     args = [f"--data_folder={fake.src_dir}", f"--upstream_source={root / 'tiny_emotion2vec'}",
-            f"--results_root={root / 'results'}", "--recipe={number_of_epochs: 3, batch_size: 16}"]
+            f"--results_root={root / 'results'}", "--number_of_epochs=3", "--batch_size=16"]
     done = _train("emotion2vec_loso_session.yaml", *args)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = root / "results" / "emotion2vec_loso_session" / "seed42"

@@ -70,7 +70,7 @@ def run(runner, args, env=None, launcher=()):
 
 def common_args(audio):
     return ["--data_folder", str(audio), "--noprogressbar", "--ckpt_interval_steps", "2",
-            "--recipe={max_batch_samples: 30000}"]
+            "--max_batch_samples=30000"]
 
 
 def last_checkpoint(out):

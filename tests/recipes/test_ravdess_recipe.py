@@ -36,7 +36,7 @@ def test_random_10fold(tmp_path):
         sys.executable, "train.py", "hparams/emotion2vec_10fold.yaml",
         f"--data_folder={corpus}", f"--upstream_source={tmp_path / 'tiny_emotion2vec'}",
         f"--results_root={tmp_path / 'results'}",
-        "--recipe={number_of_epochs: 2, batch_size: 16, run_folds: [fold01, fold02]}",
+        "--number_of_epochs=2", "--batch_size=16", "--run_folds=[fold01, fold02]",
         "--device=cpu", "--noprogressbar",
     ]
     done = subprocess.run(command, cwd=RECIPE, env=env, capture_output=True, text=True, timeout=600)
@@ -48,3 +48,17 @@ def test_random_10fold(tmp_path):
     split = json.loads((out / "folds" / "fold01" / "split.json").read_text())
     assert sum(len(ids) for ids in split.values()) == 120  # 2 actors x 60 files, each in one part
     assert not set(split["test"]) & (set(split["train"]) | set(split["valid"]))
+
+
+def test_a_misspelt_key_stops_at_once_and_lists_the_keys(tmp_path):
+    """SpeechBrain-style overrides: every key of the shared recipe works at top
+    level; a key the recipe lacks is one clear error with the key listing."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    command = [sys.executable, "train.py", "hparams/fbank_10fold.yaml", f"--data_folder={tmp_path}",
+               "--number_of_epoch=2", "--device=cpu"]
+    done = subprocess.run(command, cwd=RECIPE, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "has no key 'number_of_epoch'; did you mean number_of_epochs?" in done.stderr
+    assert "--batch_size" in done.stderr and "--fold_options" in done.stderr
+    assert not (tmp_path / "results").exists()

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hyperpyyaml import load_hyperpyyaml
 
 from emotion2vec import cli
 from emotion2vec.corpora import prepare_corpus
@@ -16,6 +15,7 @@ from emotion2vec.downstream.crossval import CrossValError, aggregate, results_ta
 from emotion2vec.downstream.export import ExportError, export_downstream
 from emotion2vec.model import Emotion2vecModel
 from emotion2vec.model_folder import save_model_folder
+from emotion2vec.recipe_hparams import load_recipe_hparams
 from tests.conftest import tiny_config
 from tests.fakes.iemocap import make_fake_iemocap
 
@@ -47,12 +47,7 @@ def _hparams(corpus, out, file="emotion2vec_loso_session.yaml", **overrides):
         "run_folds": ["session1", "session2"],
     }
     values.update(overrides)
-    # every hparams file is a thin variant of the shared recipe: inner keys go to `recipe`
-    outer = ("data_folder", "upstream_source", "results_root")
-    values = dict({k: values.pop(k) for k in outer}, recipe=values)
-    with open(RECIPE / file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, values)
-    return hparams.get("recipe", hparams)
+    return load_recipe_hparams(RECIPE / file, values)
 
 
 def test_aggregate_and_table():
@@ -175,8 +170,8 @@ def test_every_recipe_variant_loads(corpus):
                      else corpus / "tiny")
         overrides = {"data_folder": "/x"} if path.name == "fbank.yaml" else {
             "data_folder": "/x", "upstream_source": source}
-        with open(path, encoding="utf-8") as fin:
-            hparams = load_hyperpyyaml(fin, overrides)
-        hparams = hparams.get("recipe", hparams)
+        hparams = load_recipe_hparams(path, overrides)
         assert hparams["experiment"] in hparams["output_folder"], path.name
-        assert crossval.PROTOCOL_NAMES[hparams["protocol"]]
+        filled = crossval.with_corpus_defaults(hparams, rows=[])
+        assert filled["labels"] == ["ang", "hap", "neu", "sad"], path.name
+        assert crossval.PROTOCOL_NAMES[filled["protocol"]]

@@ -1,9 +1,12 @@
 """The house is consistent: every recipe, hparams file and corpus has its tests.
 
 * every hparams file of every recipe loads (placeholders filled with dummy
-  paths);
-* every top-level key it defines is used: referenced by another key of the
-  same file, or read by name by the package, a recipe script or SpeechBrain;
+  paths), following its ``extends`` chain;
+* every top-level key a full recipe defines is used: referenced by another
+  key of the same file, or read by name by the package, a recipe script or
+  SpeechBrain; a variant only sets keys of its full recipe (the loader
+  enforces it) and never restates a value it inherits, nor a corpus fact
+  (labels) that the corpus registration holds;
 * every recipe folder (a folder with a ``train.py``) has a README.md and is
   run by a test under ``tests/recipes``;
 * every corpus in the registry (``emotion2vec.corpora.CORPORA``) has a test
@@ -15,7 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hyperpyyaml import load_hyperpyyaml
+
+from emotion2vec.recipe_hparams import EXTENDS_KEY, RecipeKeyError, extends_chain, load_recipe_hparams, recipe_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "recipes"
@@ -84,23 +88,52 @@ def tiny_model_folder(tmp_path_factory):
 
 
 def _dummy_overrides(path: Path, tmp_path: Path, model_folder: Path) -> dict:
-    """A dummy path for every ``!PLACEHOLDER`` key (a tiny model for ``upstream_source``)."""
-    text = path.read_text()
+    """A dummy path for every key still ``!PLACEHOLDER`` at the end of the chain
+    (a tiny model for ``upstream_source``)."""
     overrides = {}
-    for key in re.findall(r"^([A-Za-z_]\w*)\s*:\s*!PLACEHOLDER", text, flags=re.M):
-        overrides[key] = str(model_folder if key == "upstream_source" else tmp_path / key)
+    for key, value in recipe_keys(path).items():
+        if value.startswith("!PLACEHOLDER"):
+            overrides[key] = str(model_folder if key == "upstream_source" else tmp_path / key)
     return overrides
+
+
+def _is_variant(path: Path) -> bool:
+    return len(extends_chain(path)) > 1
+
+
+ROOT_FILES = [p for p in HPARAMS_FILES if not _is_variant(p)] + [ROOT / "hparams" / "downstream_frozen.yaml"]
+VARIANTS = [p for p in HPARAMS_FILES if _is_variant(p)]
 
 
 @pytest.mark.parametrize("path", HPARAMS_FILES, ids=_relative)
 def test_hparams_file_loads(path, tmp_path, tiny_model_folder):
     overrides = _dummy_overrides(path, tmp_path, tiny_model_folder)
-    with open(path) as stream:
-        hparams = load_hyperpyyaml(stream, overrides)
+    hparams = load_recipe_hparams(path, overrides)
     assert isinstance(hparams, dict) and hparams
+    assert EXTENDS_KEY not in hparams
 
 
-@pytest.mark.parametrize("path", HPARAMS_FILES + [ROOT / "hparams" / "downstream_frozen.yaml"], ids=_relative)
+@pytest.mark.parametrize("path", VARIANTS, ids=_relative)
+def test_variant_is_thin(path):
+    """A variant restates nothing it inherits and no corpus fact."""
+    (_, own), *parents = extends_chain(path)
+    inherited = recipe_keys(parents[0][0])
+    keys = recipe_keys(path)
+    restated = [k for k in own if not isinstance(own[k], dict) and inherited.get(k) == keys[k]]
+    assert not restated, f"{_relative(path)} restates inherited values: {restated}"
+    assert "labels" not in own, f"{_relative(path)}: labels belong to the corpus registration"
+
+
+def test_a_misspelt_override_lists_the_recipe_keys():
+    path = RECIPES / "RAVDESS" / "emotion_recognition" / "hparams" / "emotion2vec_10fold.yaml"
+    with pytest.raises(RecipeKeyError) as error:
+        load_recipe_hparams(path, "number_of_epoch: 3")
+    text = str(error.value)
+    assert "no key 'number_of_epoch'" in text and "did you mean number_of_epochs" in text
+    assert "--batch_size" in text and "--upstream_source" in text
+
+
+@pytest.mark.parametrize("path", ROOT_FILES, ids=_relative)
 def test_every_key_is_used(path):
     text = path.read_text()
     read = _names_read_by_code() | _speechbrain_run_options() | SPEECHBRAIN_KEYS

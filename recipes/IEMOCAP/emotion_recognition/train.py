@@ -19,7 +19,8 @@ To run::
         --data_folder /data/IEMOCAP_full_release \\
         --upstream_source models/emotion2vec_base
 
-A thin variant (``recipe: !include:...``) is unwrapped before use.
+A variant ``extends`` the shared recipe; every key is a ``--key=value``
+override (``emotion2vec.recipe_hparams``).
 
 Authors
  * emotion2vec-sb contributors
