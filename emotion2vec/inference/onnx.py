@@ -209,7 +209,7 @@ def verify_onnx(
     got = session.run(None, {"wavs": wavs.numpy(), "lengths": lengths.numpy()})
     model = model.cpu().eval()
     with torch.no_grad():
-        out = model.extract_features(wavs, lengths / wavs.shape[1])
+        out = model.extract_features(wavs, lengths=lengths)
     expected = [out.frames, out.utterance] + ([out.logits] if out.logits is not None else [])
     if len(got) != len(expected):
         raise ValueError(f"{onnx_path}: {len(got)} outputs, expected {len(expected)}")

@@ -469,24 +469,30 @@ class Emotion2vecClassifier(Pretrained):
         """Whether ``classify_*`` can run (official or downstream head)."""
         return self.downstream is not None or self.mods.model.head is not None
 
-    def _prepare(self, wavs, wav_lens):
+    def _prepare(self, wavs, wav_lens, lengths):
         wavs = torch.as_tensor(wavs)
         if wavs.dim() == 1:
             wavs = wavs.unsqueeze(0)
         if wavs.dtype == torch.float64:
             wavs = wavs.float()
         wavs = wavs.to(self.device)
+        if lengths is not None:
+            return wavs, None, torch.as_tensor(lengths).to(self.device)
         if wav_lens is None:
             wav_lens = torch.ones(wavs.shape[0])
-        return wavs, torch.as_tensor(wav_lens).to(self.device)
+        return wavs, torch.as_tensor(wav_lens).to(self.device), None
 
     def extract_features(
         self,
         wavs: torch.Tensor,
         wav_lens: Optional[torch.Tensor] = None,
         layers: Union[None, str, int, Sequence[int]] = None,
+        lengths: Optional[torch.Tensor] = None,
     ) -> FeatureOutput:
         """Everything the model computes (``Emotion2vecModel.extract_features``).
+
+        The batch runs as given (one forward); ``emotion2vec classify``
+        and ``extract`` choose the batches (one file at a time on a CPU).
 
         Arguments
         ---------
@@ -496,15 +502,17 @@ class Emotion2vecClassifier(Pretrained):
             ``[batch]`` relative lengths (default: all 1).
         layers : None, "all", int or list of int
             Block outputs to include (prenet first; -1 = last).
+        lengths : torch.Tensor, optional
+            ``[batch]`` valid samples, instead of ``wav_lens``.
 
         Returns
         -------
         FeatureOutput
             Frames, utterance, frame_lens, tokens, layers, logits.
         """
-        wavs, wav_lens = self._prepare(wavs, wav_lens)
+        wavs, wav_lens, lengths = self._prepare(wavs, wav_lens, lengths)
         with self.inference_ctx:
-            return self.mods.model.extract_features(wavs, wav_lens, layers=layers)
+            return self.mods.model.extract_features(wavs, wav_lens, layers=layers, lengths=lengths)
 
     def encode_batch(
         self,
@@ -561,7 +569,7 @@ class Emotion2vecClassifier(Pretrained):
         """
         return self.encode_batch(read_audio(path, SAMPLE_RATE), None, granularity, layer)
 
-    def _logits(self, wavs, wav_lens) -> torch.Tensor:
+    def _logits(self, wavs, wav_lens, lengths) -> torch.Tensor:
         if self.downstream is None:
             if self.mods.model.head is None:
                 raise ValueError(
@@ -569,14 +577,17 @@ class Emotion2vecClassifier(Pretrained):
                     "use encode_batch / extract_features, or an emotion2vec_plus "
                     "or downstream-export folder to classify"
                 )
-            return self.extract_features(wavs, wav_lens).logits
+            return self.extract_features(wavs, wav_lens, lengths=lengths).logits
         feature = self.downstream["feature"]
-        out = self.extract_features(wavs, wav_lens, layers=feature_layers(feature))
+        out = self.extract_features(wavs, wav_lens, layers=feature_layers(feature), lengths=lengths)
         with self.inference_ctx:
             return self.mods.downstream_head(*head_inputs(out, feature))
 
     def classify_batch(
-        self, wavs: torch.Tensor, wav_lens: Optional[torch.Tensor] = None
+        self,
+        wavs: torch.Tensor,
+        wav_lens: Optional[torch.Tensor] = None,
+        lengths: Optional[torch.Tensor] = None,
     ) -> Classification:
         """Classifies a batch (``EncoderClassifier`` contract).
 
@@ -586,6 +597,8 @@ class Emotion2vecClassifier(Pretrained):
             ``[batch, samples]`` or ``[samples]`` 16 kHz waveforms.
         wav_lens : torch.Tensor, optional
             ``[batch]`` relative lengths (default: all 1).
+        lengths : torch.Tensor, optional
+            ``[batch]`` valid samples, instead of ``wav_lens``.
 
         Returns
         -------
@@ -598,7 +611,7 @@ class Emotion2vecClassifier(Pretrained):
         labels : list of str
             Its label (see ``label_style``).
         """
-        logits = self._logits(wavs, wav_lens).float()
+        logits = self._logits(wavs, wav_lens, lengths).float()
         logits = logits.masked_fill(self._unused.to(logits.device), float("-inf"))
         probs = torch.softmax(logits, dim=-1)
         score, index = probs.max(dim=-1)
