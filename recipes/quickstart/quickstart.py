@@ -127,7 +127,7 @@ def stage_corpus(settings: Mapping[str, Any], out: Path) -> Path:
         if not given.is_dir():
             raise QuickstartError(f"corpus_folder {given} is not a folder")
         return given
-    from emotion2vec.synthetic import write_synthetic_ravdess
+    from emotion2vec.corpora.synthetic import write_synthetic_ravdess
 
     return write_synthetic_ravdess(
         out / "data" / "RAVDESS", actors=settings["actors"], emotions=settings["emotions"],
