@@ -35,10 +35,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from emotion2vec.audio import SAMPLE_RATE as SR  # noqa: E402
 from emotion2vec.checkpoints import official_model_conf, to_official_state_dict  # noqa: E402
 from emotion2vec.model import Emotion2vecConfig, Emotion2vecModel  # noqa: E402
 
-SR = 16000
 MIXED_SECONDS = [2.1, 3.4, 4.0, 5.7, 6.3, 7.9, 9.2, 11.5]
 
 

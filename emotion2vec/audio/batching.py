@@ -22,8 +22,9 @@ import torch
 from emotion2vec.audio.io import SAMPLE_RATE, AudioError, audio_info
 
 
-def usable_samples(path, min_samples: int) -> int:
-    """Length of an audio file at 16 kHz, from its header, if long enough.
+def usable_samples(path, min_samples: int, sample_rate: int = SAMPLE_RATE) -> int:
+    """Length of an audio file once read at ``sample_rate``, from its header,
+    if long enough.
 
     Arguments
     ---------
@@ -31,11 +32,13 @@ def usable_samples(path, min_samples: int) -> int:
         Audio file.
     min_samples : int
         Shortest usable input (the model's ``min_samples``).
+    sample_rate : int
+        The rate it will be read at (default :data:`SAMPLE_RATE`, 16 kHz).
 
     Returns
     -------
     int
-        Samples at 16 kHz.
+        Samples at ``sample_rate``.
 
     Raises
     ------
@@ -43,10 +46,10 @@ def usable_samples(path, min_samples: int) -> int:
         Unreadable header, or shorter than ``min_samples``.
     """
     frames, sr, _ = audio_info(path)
-    samples = int(frames * SAMPLE_RATE / sr)
+    samples = int(frames * sample_rate / sr)
     if samples < min_samples:
         raise AudioError(
-            path, f"too short ({samples} samples at 16 kHz, need {min_samples})"
+            path, f"too short ({samples} samples at {sample_rate / 1000:g} kHz, need {min_samples})"
         )
     return samples
 

@@ -30,7 +30,13 @@ logger = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
 
 SAMPLE_RATE = 16000
-"""The rate every emotion2vec model takes (Hz): the one definition in the package."""
+"""The rate every emotion2vec model takes (Hz): the one definition in the package.
+
+It lives here, where audio enters, because every waveform the package feeds
+a model is read by :func:`read_audio` at this rate; the model itself
+imports nothing outside :mod:`emotion2vec.model` and computes on samples
+(its docstrings say 16 kHz). ``read_audio``, ``write_audio`` and the
+window reader take the rate as a parameter with this default."""
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 """File suffixes :func:`find_audio_files` collects by default."""

@@ -31,6 +31,7 @@ from typing import Any, Dict, Optional, Union
 import numpy as np
 import torch
 
+from emotion2vec.audio import SAMPLE_RATE
 from emotion2vec.downstream.crossval import FOLD_RESULT_FILE, HEAD_FILE, RUN_FILE
 from emotion2vec.downstream.upstreams import Emotion2vecUpstream
 from emotion2vec.fileutils import staged_folder
@@ -256,7 +257,7 @@ def verify_export(folder: Path, upstream: Emotion2vecUpstream, head, feature: st
 
     classifier = Emotion2vecClassifier.from_hparams(source=str(folder), run_opts={"device": "cpu"})
     generator = torch.Generator().manual_seed(0)
-    n = max(upstream.min_samples * 4, 16000)
+    n = max(upstream.min_samples * 4, SAMPLE_RATE)  # at least one second
     wavs = torch.randn(2, n, generator=generator) * 0.1
     wavs[1, int(0.7 * n):] = 0.0
     lens = torch.tensor([1.0, int(0.7 * n) / n])

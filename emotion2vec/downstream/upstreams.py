@@ -36,6 +36,7 @@ from typing import Any, Dict, List, Optional, Union
 import torch
 from torch import nn
 
+from emotion2vec.audio import SAMPLE_RATE
 from emotion2vec.model import FeatureOutput, masked_mean, resolve_blocks
 
 PathLike = Union[str, os.PathLike]
@@ -350,7 +351,7 @@ class FbankUpstream(Upstream):
 
         self.n_mels = int(n_mels)
         self.normalize = bool(normalize)
-        self.fbank = Fbank(n_mels=self.n_mels, sample_rate=16000)
+        self.fbank = Fbank(n_mels=self.n_mels, sample_rate=SAMPLE_RATE)
 
     @property
     def dim(self) -> int:

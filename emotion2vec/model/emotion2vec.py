@@ -5,6 +5,12 @@ Data flow: waveform -> per-utterance normalisation on its valid length ->
 conv extractor -> projection -> context encoder (positional conv, utterance
 tokens, ALiBi, prenet, main blocks) -> frames / utterance / layers.
 
+Input rate. The model computes on samples; every released emotion2vec
+model was trained on 16 kHz audio, and that rate is a contract of the
+data, kept where audio enters the package
+(``emotion2vec.audio.SAMPLE_RATE``, which ``read_audio`` resamples to).
+The model imports nothing outside :mod:`emotion2vec.model`.
+
 Authors
  * emotion2vec-sb contributors
 """
@@ -16,7 +22,6 @@ from typing import List, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from emotion2vec.audio.io import SAMPLE_RATE  # the model's contract; audio owns the constant
 from emotion2vec.model.blocks import resolve_blocks
 from emotion2vec.model.config import Emotion2vecConfig
 from emotion2vec.model.decoder import CNNDecoder
@@ -147,7 +152,6 @@ class Emotion2vecModel(nn.Module):
         self,
         wavs: torch.Tensor,
         wav_lens: Optional[torch.Tensor] = None,
-        sample_rate: int = SAMPLE_RATE,
         lengths: Optional[torch.Tensor] = None,
     ):
         """Validates a batch and gives the valid samples of each item.
@@ -155,11 +159,10 @@ class Emotion2vecModel(nn.Module):
         Arguments
         ---------
         wavs : torch.Tensor
-            ``[batch, samples]`` (or ``[samples]``) float waveforms.
+            ``[batch, samples]`` (or ``[samples]``) float waveforms at 16 kHz
+            (``emotion2vec.audio.read_audio(path, SAMPLE_RATE)``).
         wav_lens : torch.Tensor, optional
             ``[batch]`` relative lengths in (0, 1] (SpeechBrain convention).
-        sample_rate : int
-            Sample rate of ``wavs``; must be :data:`SAMPLE_RATE`.
         lengths : torch.Tensor, optional
             ``[batch]`` valid samples (absolute), instead of ``wav_lens``.
 
@@ -170,12 +173,6 @@ class Emotion2vecModel(nn.Module):
         lengths : torch.Tensor
             ``[batch]`` valid samples (int64).
         """
-        if sample_rate != SAMPLE_RATE:
-            raise ValueError(
-                f"emotion2vec expects {SAMPLE_RATE} Hz audio, got "
-                f"{sample_rate} Hz: resample first (emotion2vec.audio."
-                "read_audio does it)"
-            )
         if not torch.is_tensor(wavs):
             raise ValueError(f"wavs must be a torch.Tensor, got {type(wavs)}")
         if wavs.dim() == 1:
@@ -223,8 +220,7 @@ class Emotion2vecModel(nn.Module):
             raise ValueError(
                 f"input too short: items {short.tolist()} have "
                 f"{lengths[short].tolist()} samples, need at least "
-                f"{self.min_samples} ({self.min_samples / SAMPLE_RATE:.3f} s, "
-                "one frame)"
+                f"{self.min_samples} (one frame)"
             )
         return wavs, lengths
 
@@ -319,7 +315,6 @@ class Emotion2vecModel(nn.Module):
         wavs: torch.Tensor,
         wav_lens: Optional[torch.Tensor] = None,
         layers: Union[None, str, int, Sequence[int]] = None,
-        sample_rate: int = SAMPLE_RATE,
         normalize: Optional[bool] = None,
         lengths: Optional[torch.Tensor] = None,
     ) -> FeatureOutput:
@@ -339,8 +334,6 @@ class Emotion2vecModel(nn.Module):
             ``[batch]`` relative lengths (SpeechBrain convention).
         layers : None, "all", int or list of int
             Block outputs to return (see ``resolve_layers``).
-        sample_rate : int
-            Sample rate of ``wavs`` (checked).
         normalize : bool, optional
             Normalise each waveform; None = as the model expects
             (``config.normalize``). Pass False when the caller already
@@ -352,7 +345,7 @@ class Emotion2vecModel(nn.Module):
         -------
         FeatureOutput
         """
-        wavs, lengths = self.check_input(wavs, wav_lens, sample_rate, lengths)
+        wavs, lengths = self.check_input(wavs, wav_lens, lengths)
         layer_ids = self.resolve_layers(layers)
         if normalize is None:
             normalize = self.config.normalize
