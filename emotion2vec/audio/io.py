@@ -186,17 +186,70 @@ def read_audio(path: PathLike, target_sr: Optional[int] = SAMPLE_RATE) -> torch.
     try:
         data, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except Exception as err:  # libsndfile raises several types
-        raise AudioError(path, f"cannot decode audio ({_reason(err)})") from None
+        raise decode_error(path, err) from None
     if data.size == 0:
         raise AudioError(path, "contains no audio samples")
-    if not np.isfinite(data).all():
-        raise AudioError(path, "contains NaN or Inf sample values")
-    wav = torch.from_numpy(data.mean(axis=1, dtype=np.float32))
+    wav = to_mono(data, path)
     if target_sr is not None and sample_rate != target_sr:
         if target_sr <= 0:
             raise ValueError(f"target_sr must be positive, got {target_sr}")
         wav = torchaudio.functional.resample(wav, int(sample_rate), int(target_sr))
     return wav.contiguous()
+
+
+def to_mono(data: np.ndarray, path: PathLike) -> torch.Tensor:
+    """Decoded samples -> the mono waveform the package uses.
+
+    The one decoding step of :func:`read_audio` and
+    :class:`~emotion2vec.audio.windows.WindowReader`.
+
+    Arguments
+    ---------
+    data : numpy.ndarray
+        ``[frames, channels]`` float32 samples as ``soundfile`` decodes them.
+    path : str or path
+        Their file, for the error.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[frames]`` float32: the mean over channels.
+
+    Raises
+    ------
+    AudioError
+        NaN or Inf values.
+
+    Example
+    -------
+    >>> to_mono(np.array([[0.5, 0.0], [1.0, 1.0]], dtype=np.float32), "a.wav").tolist()
+    [0.25, 1.0]
+    """
+    if not np.isfinite(data).all():
+        raise AudioError(path, "contains NaN or Inf sample values")
+    return torch.from_numpy(data.mean(axis=1, dtype=np.float32))
+
+
+def decode_error(path: PathLike, error: Exception) -> AudioError:
+    """The :class:`AudioError` for a file that libsndfile cannot decode.
+
+    Arguments
+    ---------
+    path : str or path
+        The file.
+    error : Exception
+        What libsndfile raised.
+
+    Returns
+    -------
+    AudioError
+
+    Example
+    -------
+    >>> str(decode_error("a.wav", RuntimeError("bad header")))
+    'a.wav: cannot decode audio (RuntimeError: bad header)'
+    """
+    return AudioError(path, f"cannot decode audio ({_reason(error)})")
 
 
 def write_audio(path: PathLike, wav: Union[torch.Tensor, np.ndarray], sr: int = SAMPLE_RATE) -> None:

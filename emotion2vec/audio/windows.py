@@ -23,12 +23,11 @@ import math
 from pathlib import Path
 from typing import List, Tuple, Union
 
-import numpy as np
 import soundfile
 import torch
 import torchaudio
 
-from emotion2vec.audio.io import SAMPLE_RATE, AudioError, audio_info
+from emotion2vec.audio.io import SAMPLE_RATE, audio_info, decode_error, to_mono
 
 MARGIN_SAMPLES = 800
 """Resampling margin on each side of a span, in 16 kHz samples (50 ms)."""
@@ -123,7 +122,7 @@ class WindowReader:
         try:
             self._file = soundfile.SoundFile(str(self.path))
         except Exception as error:  # libsndfile raises several types
-            raise AudioError(self.path, f"cannot decode audio ({error})") from None
+            raise decode_error(self.path, error) from None
         return self
 
     def __exit__(self, *exc):
@@ -136,10 +135,8 @@ class WindowReader:
             self._file.seek(first)
             data = self._file.read(last - first, dtype="float32", always_2d=True)
         except Exception as error:  # libsndfile raises several types
-            raise AudioError(self.path, f"cannot decode audio ({error})") from None
-        if not np.isfinite(data).all():
-            raise AudioError(self.path, "contains NaN or Inf sample values")
-        return torch.from_numpy(data.mean(axis=1, dtype=np.float32))
+            raise decode_error(self.path, error) from None
+        return to_mono(data, self.path)
 
     def read(self, start: int, end: int) -> torch.Tensor:
         """The 16 kHz samples ``[start, end)`` of the file.

@@ -50,7 +50,6 @@ from emotion2vec.checkpoints.official import (  # noqa: F401
     find_weights_file,
     infer_config_from_state,
     infer_geometry_from_state,
-    read_json,
     read_labels,
     read_official_checkpoint,
     read_yaml,
@@ -65,4 +64,4 @@ from emotion2vec.checkpoints.results import (  # noqa: F401
 )
 from emotion2vec.checkpoints.sources import ModelSource, read_model_source  # noqa: F401
 # CheckpointError lives in safe_load and is re-exported here (its old home).
-from emotion2vec.safe_load import CheckpointError  # noqa: F401
+from emotion2vec.safe_load import CheckpointError, read_json_object  # noqa: F401

@@ -18,7 +18,6 @@ Authors
  * emotion2vec-sb contributors
 """
 
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -31,7 +30,13 @@ import yaml
 from emotion2vec.checkpoints.keys import AUDIO, map_official_state_dict, strip_prefixes
 from emotion2vec.model import Emotion2vecModel
 from emotion2vec.model.config import Emotion2vecConfig
-from emotion2vec.safe_load import CheckpointError, load_torch_file, one_line, state_dict_mismatch
+from emotion2vec.safe_load import (
+    CheckpointError,
+    load_torch_file,
+    one_line,
+    read_json_object,
+    state_dict_mismatch,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -110,27 +115,6 @@ def read_labels(path: Path) -> List[str]:
     if not labels:
         raise CheckpointError(f"{path}: the label list is empty")
     return labels
-
-
-def read_json(path: Path) -> Dict:
-    """Reads a JSON object (``configuration.json``), with a clear error.
-
-    Arguments
-    ---------
-    path : Path
-        JSON file.
-
-    Returns
-    -------
-    dict
-    """
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:  # JSONDecodeError and bad UTF-8 are ValueErrors
-        raise CheckpointError(f"{path}: not valid JSON ({one_line(error)})") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
 
 
 def unwrap_state_dict(obj, path) -> Tuple[Dict[str, torch.Tensor], Optional[Dict]]:
@@ -412,7 +396,7 @@ def _file_name(value, where: Path) -> Optional[str]:
 def _hub_metas(folder: Path) -> Tuple[Path, Dict]:
     """``configuration.json``'s ``file_path_metas`` (empty without the file)."""
     meta_path = folder / "configuration.json"
-    meta = read_json(meta_path) if meta_path.exists() else {}
+    meta = read_json_object(meta_path) if meta_path.exists() else {}
     metas = meta.get("file_path_metas") or {}
     if not isinstance(metas, dict):
         raise CheckpointError(f"{meta_path}: file_path_metas must be an object")

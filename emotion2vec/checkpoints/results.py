@@ -11,22 +11,22 @@ Authors
  * emotion2vec-sb contributors
 """
 
-import json
 from pathlib import Path
 from typing import Dict, Tuple
 
 import torch
-import yaml
 
+from emotion2vec.checkpoints.official import read_yaml
 from emotion2vec.model import Emotion2vecConfig
 from emotion2vec.model_folder import (
     CONFIG_FILE,
     ModelFolderError,
     expected_shapes,
     parse_config,
-    read_weights,
+    read_checked_weights,
+    read_folder_json,
 )
-from emotion2vec.safe_load import one_line, state_dict_mismatch
+from emotion2vec.safe_load import CheckpointError
 
 #: The student's architecture, beside the checkpoints of a run.
 MODEL_CONFIG_FILE = "model_config.json"
@@ -44,14 +44,10 @@ def read_checkpoint_meta(ckpt: Path) -> dict:
     -------
     dict
     """
-    path = Path(ckpt) / "CKPT.yaml"
     try:
-        meta = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        raise ModelFolderError(f"{path}: cannot read YAML ({one_line(error)})") from None
-    if not isinstance(meta, dict):
-        raise ModelFolderError(f"{path}: expected a mapping, got {type(meta).__name__}")
-    return meta
+        return read_yaml(Path(ckpt) / "CKPT.yaml")
+    except CheckpointError as error:
+        raise ModelFolderError(str(error)) from None
 
 
 def _checkpoint_time(ckpt: Path) -> float:
@@ -126,17 +122,10 @@ def read_results_dir(results_dir) -> Tuple[Emotion2vecConfig, Dict[str, torch.Te
     config_path = ckpt.parent / MODEL_CONFIG_FILE
     if not config_path.is_file():
         raise ModelFolderError(f"{ckpt.parent}: missing {MODEL_CONFIG_FILE}")
-    try:
-        values = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ModelFolderError(f"{config_path}: not valid JSON ({one_line(error)})") from None
-    config = parse_config(values, config_path)
-    state = read_weights(ckpt / "model.ckpt")
-    problems = state_dict_mismatch(expected_shapes(config, config_path), state)
-    if problems:
-        raise ModelFolderError(
-            f"{ckpt / 'model.ckpt'}: does not match {config_path.name}: " + "; ".join(problems)
-        )
+    config = parse_config(read_folder_json(config_path), config_path)
+    state = read_checked_weights(
+        ckpt / "model.ckpt", expected_shapes(config, config_path), config_path
+    )
     meta = read_checkpoint_meta(ckpt)
     source = {
         "exported_from": str(ckpt.resolve()),

@@ -34,11 +34,11 @@ from tqdm import tqdm
 
 from emotion2vec.audio import SAMPLE_RATE, read_audio
 from emotion2vec.audio.batching import batch_budget, length_batches, pad_batch
+from emotion2vec.fileutils import PathLike
 from emotion2vec.model.featurize import FeatureOption
 
 logger = logging.getLogger(__name__)
 
-PathLike = Union[str, os.PathLike]
 CACHE_FORMAT = 1
 META_FILE = "meta.json"
 DTYPES = ("float32", "float16")

@@ -29,17 +29,16 @@ Authors
 """
 
 import hashlib
-import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional
 
 import torch
 from torch import nn
 
 from emotion2vec.audio import SAMPLE_RATE
+from emotion2vec.fileutils import PathLike
 from emotion2vec.model import FeatureOutput, masked_mean, resolve_blocks
 
-PathLike = Union[str, os.PathLike]
 
 
 def state_digest(module: nn.Module) -> str:

@@ -20,7 +20,8 @@ English names unless the classifier is built with
 starts with ``unuse`` gets logit ``-inf`` before the softmax.
 
 Downstream exports. A model folder may also hold a trained downstream head
-(``downstream.json`` + ``downstream_head.ckpt``, contract below); it then
+(``downstream.json`` + ``downstream_head.ckpt``, contract below, read and
+checked by :func:`emotion2vec.model_folder.load_downstream_head`); it then
 replaces the official head for ``classify_*``. ``downstream.json``::
 
     {"format": 1,
@@ -51,10 +52,9 @@ Authors
 """
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 from speechbrain.inference.interfaces import Pretrained
@@ -64,22 +64,15 @@ from emotion2vec.audio import SAMPLE_RATE, read_audio
 from emotion2vec.audio.windows import WindowReader, plan_windows
 from emotion2vec.model import Emotion2vecModel, FeatureOutput, masked_mean
 from emotion2vec.model.featurize import FeatureOption
-from emotion2vec.model.heads import build_head
 from emotion2vec.model_folder import (
+    DOWNSTREAM_SPEC_FILE,
     FOLDER_FILES,
     HPARAMS_FILE,
-    LABELS_FILE,
     ModelFolderError,
     english_label,
+    load_downstream_head,
     load_model,
-    read_label_encoder,
-    read_weights,
 )
-from emotion2vec.safe_load import CheckpointError, check_regular_file, one_line, state_dict_mismatch
-
-DOWNSTREAM_SPEC_FILE = "downstream.json"
-DOWNSTREAM_HEAD_FILE = "downstream_head.ckpt"
-DOWNSTREAM_LABELS_FILE = "downstream_label_encoder.txt"  # = emotion2vec.downstream.export.LABELS_FILE
 
 Classification = Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[str]]
 
@@ -129,68 +122,6 @@ def head_inputs(out: FeatureOutput, feature: str) -> Tuple[torch.Tensor, torch.T
         ``[batch]`` valid steps (int64).
     """
     return FeatureOption.parse(feature).head_inputs(out)
-
-
-def load_downstream_head(model_dir: Union[str, Path]) -> Optional[Tuple[torch.nn.Module, Dict]]:
-    """Loads a folder's downstream head, if it has one.
-
-    Arguments
-    ---------
-    model_dir : str or Path
-        Model folder.
-
-    Returns
-    -------
-    (torch.nn.Module, dict) or None
-        The head (eval mode, CPU) and the parsed ``downstream.json``; None
-        when the folder has no ``downstream.json``.
-    """
-    model_dir = Path(model_dir)
-    spec_path = model_dir / DOWNSTREAM_SPEC_FILE
-    weights = model_dir / DOWNSTREAM_HEAD_FILE
-    if not spec_path.exists():
-        if weights.exists():
-            raise ModelFolderError(
-                f"{model_dir}: has {DOWNSTREAM_HEAD_FILE} but no {DOWNSTREAM_SPEC_FILE}"
-            )
-        return None
-    try:
-        check_regular_file(spec_path)
-        spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    except CheckpointError as error:
-        raise ModelFolderError(str(error)) from None
-    except (OSError, ValueError, RecursionError) as error:  # bad JSON, bad UTF-8
-        raise ModelFolderError(f"{spec_path}: invalid JSON ({one_line(error)})") from None
-    if not isinstance(spec, dict):
-        raise ModelFolderError(f"{spec_path}: expected a JSON object, got {type(spec).__name__}")
-    spec.setdefault("feature", "frm")
-    try:
-        feature_layers(spec["feature"])
-    except (TypeError, ValueError, AttributeError) as error:
-        raise ModelFolderError(f"{spec_path}: {' '.join(str(error).split())}") from None
-    if "labels" not in spec:
-        labels_path = model_dir / LABELS_FILE
-        if not labels_path.is_file():
-            raise ModelFolderError(
-                f"{spec_path}: no 'labels' and no {LABELS_FILE} in {model_dir}"
-            )
-        spec["labels"] = read_label_encoder(labels_path)
-    if not isinstance(spec["labels"], list) or not all(isinstance(x, str) for x in spec["labels"]):
-        raise ModelFolderError(f"{spec_path}: 'labels' must be a list of strings")
-    try:
-        with torch.device("meta"):  # shapes first: nothing allocated for a bad spec
-            shapes = {k: v.shape for k, v in build_head(spec).state_dict().items()}
-    except (TypeError, ValueError, KeyError, RuntimeError, OverflowError) as error:
-        raise ModelFolderError(f"{spec_path}: invalid head spec ({one_line(error)})") from None
-    state = read_weights(weights)
-    problems = state_dict_mismatch(shapes, state)
-    if problems:
-        raise ModelFolderError(
-            f"{weights}: does not match {DOWNSTREAM_SPEC_FILE}: " + "; ".join(problems)
-        )
-    head = build_head(spec)
-    head.load_state_dict(state, strict=True)
-    return head.eval(), spec
 
 
 @dataclass
@@ -421,7 +352,7 @@ class Emotion2vecClassifier(Pretrained):
         fetch_config = fetch_config or FetchConfig(overwrite=True)
         fetch_config = dataclasses.replace(fetch_config, allow_network=False)
         savedir.mkdir(parents=True, exist_ok=True)
-        for name in FOLDER_FILES + (DOWNSTREAM_LABELS_FILE,):
+        for name in FOLDER_FILES:
             if (folder / name).is_file():
                 fetch(
                     filename=name, source=str(folder.resolve()), savedir=savedir,

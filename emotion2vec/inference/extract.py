@@ -23,7 +23,6 @@ Authors
 """
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -34,6 +33,7 @@ from tqdm import tqdm
 
 from emotion2vec.audio import SAMPLE_RATE, AudioError, find_audio_files, read_audio
 from emotion2vec.audio.batching import batch_budget, length_batches, pad_batch, usable_samples
+from emotion2vec.fileutils import staged_file
 from emotion2vec.model import Emotion2vecModel, count_frames
 
 logger = logging.getLogger(__name__)
@@ -64,12 +64,9 @@ class ExtractReport:
 
 
 def _save_npy(path: Path, array: np.ndarray):
-    """Writes atomically so that an interrupted run leaves no partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
+    """Writes through a staged file: an interrupted run leaves no partial file."""
+    with staged_file(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)
 
 
 def _select(out, layer: Optional[int]) -> torch.Tensor:

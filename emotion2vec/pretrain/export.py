@@ -37,24 +37,9 @@ from emotion2vec.checkpoints import (
     read_model_source,
     read_results_dir,
 )
-from emotion2vec.fileutils import staged_folder
+from emotion2vec.fileutils import check_replaceable, staged_folder
 from emotion2vec.model import Emotion2vecModel
 from emotion2vec.model_folder import CONFIG_FILE, ModelFolderError, save_model_folder
-
-
-def _check_out_dir(out_dir: Path, overwrite: bool, known: tuple) -> None:
-    if out_dir.exists() and any(out_dir.iterdir()):
-        foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in known)
-        if not overwrite:
-            raise ModelFolderError(
-                f"{out_dir} already exists and is not empty; pass --overwrite "
-                "(or overwrite=True) to replace it"
-            )
-        if foreign:
-            raise ModelFolderError(
-                f"{out_dir} holds files this tool did not write "
-                f"({', '.join(foreign)}); refusing to replace it"
-            )
 
 
 def export_model_folder(results_dir, out_dir, overwrite: bool = False) -> Path:
@@ -108,7 +93,7 @@ def export_funasr(src, out_dir, overwrite: bool = False, trust: bool = False) ->
         )
     has_head = bool(config.num_labels)
     out_dir = Path(out_dir)
-    _check_out_dir(out_dir, overwrite, FUNASR_FILES)
+    check_replaceable(out_dir, overwrite, FUNASR_FILES, ModelFolderError)
     with staged_folder(out_dir) as tmp:
         with open(tmp / "config.yaml", "w", encoding="utf-8") as handle:
             yaml.safe_dump(

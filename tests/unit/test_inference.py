@@ -251,7 +251,7 @@ class _MeanHead(torch.nn.Module):
 
 @pytest.fixture
 def fake_heads(monkeypatch):
-    monkeypatch.setattr("emotion2vec.inference.classifier.build_head", _MeanHead)
+    monkeypatch.setattr("emotion2vec.model_folder.build_head", _MeanHead)
 
 
 def _downstream_folder(tmp_path, feature, input_dim, depth=2):
