@@ -71,7 +71,31 @@ class AudioError(ValueError):
         super().__init__(f"{self.path}: {problem}")
 
 
-def _check_file(path: Path) -> None:
+def check_audio_file(path: PathLike) -> None:
+    """Cheap checks before decoding: the file exists, is a regular file and
+    is not empty (no header is read).
+
+    Arguments
+    ---------
+    path : str or path
+        Audio file.
+
+    Raises
+    ------
+    AudioError
+        ``file not found``, ``not a regular file`` or ``empty file (0 bytes)``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "empty.wav"
+    >>> _ = path.write_bytes(b"")
+    >>> check_audio_file(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    emotion2vec.audio.io.AudioError: ...empty.wav: empty file (0 bytes)
+    """
+    path = Path(path)
     if not path.exists():
         raise AudioError(path, "file not found")
     if not path.is_file():
@@ -111,7 +135,7 @@ def audio_info(path: PathLike) -> Tuple[int, int, int]:
     (8000, 16000, 1)
     """
     path = Path(path)
-    _check_file(path)
+    check_audio_file(path)
     try:
         info = soundfile.info(str(path))
     except Exception as err:  # libsndfile raises several types
@@ -182,7 +206,7 @@ def read_audio(path: PathLike, target_sr: Optional[int] = SAMPLE_RATE) -> torch.
     (torch.Size([1600]), torch.float32, 0.25)
     """
     path = Path(path)
-    _check_file(path)
+    check_audio_file(path)
     try:
         data, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except Exception as err:  # libsndfile raises several types
