@@ -3,7 +3,7 @@
 Stages (each reused when its output exists, so a re-run is cheap):
 
 1. ``corpus``    synthesise a small acted-emotion corpus in RAVDESS's layout
-                 (``emotion2vec.synthetic``), or take the user's
+                 (``emotion2vec.corpora.synthetic``), or take the user's
                  ``corpus_folder`` (any corpus in RAVDESS's layout);
 2. ``prepare``   read it back through the real RAVDESS preparation;
 3. ``pretrain``  pre-train a tiny emotion2vec on it with the real pre-training
@@ -242,7 +242,7 @@ def stage_corpus(settings: Mapping[str, Any], out: Path) -> Path:
         if not given.is_dir():
             raise QuickstartError(f"corpus_folder {given} is not a folder")
         return given
-    from emotion2vec.synthetic import write_synthetic_ravdess
+    from emotion2vec.corpora.synthetic import write_synthetic_ravdess
 
     return write_synthetic_ravdess(
         out / "data" / "RAVDESS", actors=settings["actors"], emotions=settings["emotions"],

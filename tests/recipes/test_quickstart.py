@@ -11,7 +11,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from emotion2vec.synthetic import write_synthetic_ravdess
+from emotion2vec.corpora.synthetic import write_synthetic_ravdess
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = "recipes/quickstart/train.py"

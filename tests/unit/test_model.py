@@ -14,8 +14,8 @@ def test_frame_count_formula_matches_model(tiny_model):
     assert count_frames(16000) == 49 and count_frames(160000) == 499
 
 
-@pytest.mark.parametrize("strategy", ["padded", "per_item", "auto"])
-def test_padded_batch_equals_each_utterance_alone(tiny_model, strategy):
+@pytest.mark.parametrize("absolute", [False, True])
+def test_padded_batch_equals_each_utterance_alone(tiny_model, absolute):
     torch.manual_seed(1)
     lengths = [16000, 5000, 9100, 401]
     wavs = [torch.randn(n) * 0.3 for n in lengths]
@@ -24,7 +24,10 @@ def test_padded_batch_equals_each_utterance_alone(tiny_model, strategy):
         padded[i, : len(w)] = w
     rel = torch.tensor([n / max(lengths) for n in lengths])
     with torch.no_grad():
-        batch = tiny_model.extract_features(padded, rel, layers="all", batch_strategy=strategy)
+        if absolute:
+            batch = tiny_model.extract_features(padded, layers="all", lengths=torch.tensor(lengths))
+        else:
+            batch = tiny_model.extract_features(padded, rel, layers="all")
         for i, w in enumerate(wavs):
             alone = tiny_model.extract_features(w.unsqueeze(0), layers="all")
             T = alone.frames.shape[1]
@@ -81,11 +84,6 @@ def test_clear_input_errors(tiny_model, wavs, lens, match):
         tiny_model.extract_features(wavs, lens)
 
 
-def test_sample_rate_mismatch(tiny_model):
-    with pytest.raises(ValueError, match="16000 Hz"):
-        tiny_model.extract_features(torch.randn(1, 8000), sample_rate=8000)
-
-
 def test_nan_in_padding_is_ignored(tiny_model):
     wav = torch.randn(1, 2000)
     wav[0, 1500:] = float("nan")
@@ -134,6 +132,13 @@ def test_default_extractor_mode_builds_group_norm():
     assert "feature_extractor.layers.1.norm.weight" not in model.state_dict()
 
 
-def test_unknown_batch_strategy(tiny_model):
-    with pytest.raises(ValueError, match="batch_strategy"):
-        tiny_model.extract_features(torch.randn(2, 1000), batch_strategy="fast")
+def test_absolute_lengths_are_checked(tiny_model):
+    wavs = torch.randn(2, 1000)
+    with pytest.raises(ValueError, match="not both"):
+        tiny_model.extract_features(wavs, torch.ones(2), lengths=torch.tensor([1000, 900]))
+    with pytest.raises(ValueError, match="integer sample counts"):
+        tiny_model.extract_features(wavs, lengths=torch.tensor([1.0, 0.5]))
+    with pytest.raises(ValueError, match=r"in \[1, 1000\]"):
+        tiny_model.extract_features(wavs, lengths=torch.tensor([1001, 900]))
+    with pytest.raises(ValueError, match="too short"):
+        tiny_model.extract_features(wavs, lengths=torch.tensor([1000, 100]))

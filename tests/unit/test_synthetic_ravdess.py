@@ -7,7 +7,7 @@ import soundfile as sf
 from emotion2vec.corpora import prepare_corpus
 from emotion2vec.corpora.common import PrepError, read_manifest
 from emotion2vec.corpora.ravdess import parse_ravdess_name
-from emotion2vec.synthetic import (
+from emotion2vec.corpora.synthetic import (
     PROSODY,
     make_speaker,
     synthesize_utterance,
