@@ -7,7 +7,14 @@ Cache. Features are computed once per (upstream, corpus, feature option)
 and stored under ``<root>/<corpus>-<feature>-<kind>-<key16>/``: raw
 row-major arrays ``frames.bin`` ``[sum T, D]`` and/or ``utt.bin``
 ``[utterances, D]`` plus ``meta.json`` (IDs and lengths in file order, the
-key and everything it was computed from).
+key and everything it was computed from). The key is the SHA-256 of the
+upstream identity (class, configuration and a digest of every weight), the
+feature option, the storage dtype and a digest of the manifest rows (ID,
+wav path, duration): any change gives a new folder. A cache is built in a
+temporary sibling folder whose ``meta.json`` is written last and then
+renamed into place; a folder without a valid ``meta.json``, with another
+key or with files of the wrong size (an interrupted or damaged run) is
+deleted and recomputed, never used.
 
 Size. ``frames.bin`` holds ``sum T x D`` values: about 3.9 GB in float32
 for emotion2vec base (D 768, 50 frames/s) on IEMOCAP's 5,531 utterances
@@ -16,14 +23,7 @@ for emotion2vec base (D 768, 50 frames/s) on IEMOCAP's 5,531 utterances
 ``L`` times more: 12 blocks for emotion2vec base, ~46 GB in float32, ~23 GB
 with ``dtype="float16"`` (``cache_dtype: float16`` in the recipes; heads
 still get float32). Memory-mapped, so only what a batch reads is in RAM; a
-padded batch of ``weighted`` features is ``L`` times larger too (``batch_size``). The key is the SHA-256 of the
-upstream identity (class, configuration and a digest of every weight), the
-feature option, the storage dtype and a digest of the manifest rows (ID,
-wav path, duration): any change gives a new folder. A cache is built in a
-temporary sibling folder whose ``meta.json`` is written last and then
-renamed into place; a folder without a valid ``meta.json``, with another
-key or with files of the wrong size (an interrupted or damaged run) is
-deleted and recomputed, never used.
+padded batch of ``weighted`` features is ``L`` times larger too (``batch_size``).
 
 Authors
  * emotion2vec-sb contributors
