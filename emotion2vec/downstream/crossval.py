@@ -13,7 +13,8 @@ whole protocol on a prepared manifest:
    checkpointer, epoch counter and train log, fit, then test on the best
    validation checkpoint;
 4. aggregation over folds (mean and population std of WA, UA, WF1,
-   macro-F1) into ``results.json`` and ``results.md``.
+   macro-F1) into ``results.json`` and ``results.md``; with the
+   ``weighted`` feature also the mean and std of the learned block weights.
 
 Output folder layout::
 
@@ -21,10 +22,13 @@ Output folder layout::
     <output_folder>/results.json        per-fold and mean/std metrics
     <output_folder>/results.md          the table, paper layout
     <output_folder>/confusion_matrix.png
+    <output_folder>/layer_weights.png   feature "weighted": mean block weights
     <output_folder>/folds/<fold>/       train_log.txt, save/ (checkpoints),
         split.json (the fold's IDs), predictions.csv, embeddings.npz,
-        best_head.ckpt, confusion_matrix.png,
-        embedding.png, fold_result.json (written last: the fold is done)
+        best_head.ckpt, confusion_matrix.png, embedding.png,
+        layer_weights.json + layer_weights.png (feature "weighted": the
+        best checkpoint's softmax block weights, with block indices and names),
+        fold_result.json (written last: the fold is done)
 
 A re-run skips finished folds and resumes an interrupted one from its
 last checkpoint. A fold whose utterances differ from the finished one, or
@@ -55,7 +59,7 @@ from emotion2vec.downstream.features import FeatureCache
 from emotion2vec.downstream.folds import Fold, make_folds
 from emotion2vec.downstream.metrics import average_reports
 from emotion2vec.fileutils import staged_file
-from emotion2vec.model.heads import build_head, head_spec
+from emotion2vec.model.heads import build_head, layer_weights
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +68,7 @@ RESULTS_FILE = "results.json"
 TABLE_FILE = "results.md"
 FOLD_RESULT_FILE = "fold_result.json"
 HEAD_FILE = "best_head.ckpt"
+LAYER_WEIGHTS_FILE = "layer_weights.json"
 METRIC_KEYS = ("wa", "ua", "wf1", "macro_f1")
 PROTOCOL_NAMES = {
     "loso_session": "leave-one-session-out",
@@ -140,9 +145,8 @@ def describe_protocol(protocol: str, options: Mapping[str, Any], num_folds: int)
 
 
 def _feature_title(feature: str) -> str:
-    return {"frm": "Frm", "utt": "Utt", "utt+frm": "Utt+Frm", "last4": "last 4 blocks"}.get(
-        feature, feature
-    )
+    return {"frm": "Frm", "utt": "Utt", "utt+frm": "Utt+Frm", "last4": "last 4 blocks",
+            "weighted": "weighted blocks"}.get(feature, feature)
 
 
 def run_settings(hparams: Mapping[str, Any], cache: FeatureCache, spec: Dict, num_folds: int):
@@ -290,7 +294,7 @@ def run_crossval(hparams: Dict[str, Any], run_opts=None) -> Dict[str, Any]:
     )
     run_on_main(cache.build)
     store = cache.open()
-    spec = head_spec(hparams["head"], store.input_dim, labels, cache.option.name)
+    spec = cache.option.head_spec(hparams["head"], store.dim, cache.upstream.num_blocks, labels)
     settings = run_settings(hparams, cache, spec, len(folds))
     if if_main_process():
         _check_run_file(out, settings)
@@ -435,10 +439,57 @@ def run_fold(
         "valid": None if best is None else {k: best.meta.get(k) for k in ("WA", "UA", "WF1")},
         "report": test.report,
     }
+    weights = fold_layer_weights(head, store)
+    if weights is not None:
+        result["layer_weights"] = weights
     if if_main_process():
         _write_fold_outputs(fold_dir, fold, test, head, encoder, hparams, rows)
+        if weights is not None:
+            _write_layer_weights(fold_dir, fold.name, weights, hparams)
         _write_json(done, result)
     return result
+
+
+def fold_layer_weights(head, store) -> Optional[Dict[str, Any]]:
+    """The learned block weights of a fold's head (``weighted`` feature).
+
+    Arguments
+    ---------
+    head : torch.nn.Module
+        The trained head (best checkpoint loaded).
+    store : FeatureStore
+        Its features (block indices and names).
+
+    Returns
+    -------
+    dict or None
+        ``blocks`` (indices), ``names``, ``weights`` (softmax, sum 1) and
+        ``layer_norm``; None for a head without a weighted layer sum.
+    """
+    weights = layer_weights(head)
+    if weights is None:
+        return None
+    blocks = list(store.stacked_blocks or range(len(weights)))
+    names = list(store.block_names or [f"block.{i}" for i in blocks])
+    if len(blocks) != len(weights) or len(names) != len(weights):
+        raise CrossValError(
+            f"the head weights {len(weights)} blocks but the feature cache stacks {len(blocks)}"
+        )
+    return {
+        "blocks": blocks,
+        "names": names,
+        "weights": [float(w) for w in weights],
+        "layer_norm": bool(getattr(head.layer_sum, "layer_norm", False)),
+    }
+
+
+def _write_layer_weights(fold_dir: Path, fold_name: str, weights: Dict[str, Any], hparams) -> None:
+    _write_json(fold_dir / LAYER_WEIGHTS_FILE, dict(weights, fold=fold_name))
+    if hparams.get("plots", True) and plots.plots_available():
+        plots.plot_layer_weights(
+            weights["weights"], weights["names"], fold_dir / "layer_weights.png",
+            title=f"{hparams['corpus']} {fold_name}: learned block weights",
+        )
 
 
 def _write_fold_outputs(fold_dir, fold, test, head, encoder, hparams, rows) -> None:
@@ -498,7 +549,8 @@ def aggregate(results: List[Dict[str, Any]], settings: Mapping[str, Any]) -> Dic
     -------
     dict
         ``settings``, ``folds`` (per-fold metrics), ``mean`` and ``std``
-        (fractions), and the summed ``confusion_matrix``.
+        (fractions), the summed ``confusion_matrix`` and, when the folds
+        learned block weights, ``layer_weights`` (:func:`mean_layer_weights`).
 
     Example
     -------
@@ -518,13 +570,59 @@ def aggregate(results: List[Dict[str, Any]], settings: Mapping[str, Any]) -> Dic
         {k: r.get(k) for k in ("fold", "sizes", "best_epoch", "valid", "num_samples") + METRIC_KEYS}
         for r in results
     ]
-    return {
+    summary = {
         "settings": dict(settings),
         "num_folds": len(results),
         "mean": {k: averaged[k] for k in METRIC_KEYS},
         "std": {k: averaged[k + "_std"] for k in METRIC_KEYS},
         "folds": per_fold,
         "confusion_matrix": matrix.tolist(),
+    }
+    weights = mean_layer_weights(results)
+    if weights is not None:
+        summary["layer_weights"] = weights
+    return summary
+
+
+def mean_layer_weights(results: Sequence[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
+    """Mean and population std over folds of the learned block weights.
+
+    Arguments
+    ---------
+    results : sequence of dict
+        Fold results (``layer_weights`` from :func:`fold_layer_weights`).
+
+    Returns
+    -------
+    dict or None
+        ``blocks``, ``names``, ``mean``, ``std`` and ``folds`` (fold ->
+        weights); None when no fold learned block weights.
+
+    Example
+    -------
+    >>> w = lambda *v: {"blocks": [0, 1], "names": ["a", "b"], "weights": list(v)}
+    >>> m = mean_layer_weights([{"fold": "f1", "layer_weights": w(0.2, 0.8)},
+    ...                         {"fold": "f2", "layer_weights": w(0.4, 0.6)}])
+    >>> [round(x, 6) for x in m["mean"]], [round(x, 6) for x in m["std"]]
+    ([0.3, 0.7], [0.1, 0.1])
+    """
+    found = [r for r in results if r.get("layer_weights")]
+    if not found:
+        return None
+    first = found[0]["layer_weights"]
+    for r in found:
+        if r["layer_weights"]["blocks"] != first["blocks"]:
+            raise CrossValError(
+                f"fold {r.get('fold')} weights blocks {r['layer_weights']['blocks']}, "
+                f"others {first['blocks']}"
+            )
+    table = np.array([r["layer_weights"]["weights"] for r in found], dtype=np.float64)
+    return {
+        "blocks": list(first["blocks"]),
+        "names": list(first["names"]),
+        "mean": table.mean(axis=0).tolist(),
+        "std": table.std(axis=0).tolist(),
+        "folds": {str(r.get("fold")): list(r["layer_weights"]["weights"]) for r in found},
     }
 
 
@@ -569,6 +667,17 @@ def results_table(summary: Mapping[str, Any]) -> str:
             f"{fold.get('best_epoch')} | {'' if valid is None else f'{100 * valid:.2f}'} | "
             f"{100 * fold['wa']:.2f} | {100 * fold['ua']:.2f} | {100 * fold['wf1']:.2f} |"
         )
+    weights = summary.get("layer_weights")
+    if weights:
+        lines += [
+            "",
+            f"Learned block weights (softmax, sum 1; mean ± std over {len(weights['folds'])} fold(s)):",
+            "",
+            "| Block | Name | Weight |",
+            "|---|---|---|",
+        ]
+        for block, name, mean, std in zip(weights["blocks"], weights["names"], weights["mean"], weights["std"]):
+            lines.append(f"| {block} | {name} | {mean:.4f} ± {std:.4f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -594,6 +703,13 @@ def write_results(out: Path, summary: Dict[str, Any], labels: Sequence[str], hpa
             summary["confusion_matrix"], labels, out / "confusion_matrix.png",
             f"{summary['settings'].get('corpus', '')}: all folds",
         )
+        weights = summary.get("layer_weights")
+        if weights:
+            plots.plot_layer_weights(
+                weights["mean"], weights["names"], out / "layer_weights.png", std=weights["std"],
+                title=f"{summary['settings'].get('corpus', '')}: learned block weights, "
+                      f"mean over {len(weights['folds'])} fold(s)",
+            )
     mean = summary["mean"]
     logger.info(
         "%d fold(s): WA %.2f  UA %.2f  WF1 %.2f -> %s", summary["num_folds"],

@@ -8,7 +8,8 @@ loads::
     DIR/config.json, model.ckpt, hyperparams.yaml, source.json  the upstream
     DIR/downstream.json            head spec (heads.build_head), "feature",
                                    "labels" (output order), provenance, scores
-    DIR/downstream_head.ckpt       head state dict (strict)
+    DIR/downstream_head.ckpt       head state dict (strict; feature "weighted":
+                                   the learned block weights are in it, layer_sum.logits)
     DIR/downstream_label_encoder.txt  the labels as a SpeechBrain CategoricalEncoder
 
 Cross-validation trains one head per fold; the exported one is the fold
@@ -241,7 +242,7 @@ def verify_export(folder: Path, upstream: Emotion2vecUpstream, head, feature: st
     lens = torch.tensor([1.0, int(0.7 * n) / n])
     probs = classifier.classify_batch(wavs, lens)[0].float().cpu()
     option = FeatureOption.parse(feature)
-    out = upstream.cpu()(wavs, lens, layers=list(option.layers) if option.layers else None)
+    out = upstream.cpu()(wavs, lens, layers=option.layers_for(upstream.num_blocks))
     streams = option.batch_streams(out)
     items = [
         option.assemble({k: v[b].float().numpy() for k, v in streams.items()}) for b in range(2)

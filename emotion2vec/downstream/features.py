@@ -16,6 +16,15 @@ renamed into place; a folder without a valid ``meta.json``, with another
 key or with files of the wrong size (an interrupted or damaged run) is
 deleted and recomputed, never used.
 
+Size. ``frames.bin`` holds ``sum T x D`` values: about 3.9 GB in float32
+for emotion2vec base (D 768, 50 frames/s) on IEMOCAP's 5,531 utterances
+(~7 h). The ``weighted`` option stores EVERY block per frame,
+``[sum T, L*D]`` (``meta.json``: ``stacked_blocks``, ``block_names``), so
+``L`` times more: 12 blocks for emotion2vec base, ~46 GB in float32, ~23 GB
+with ``dtype="float16"`` (``cache_dtype: float16`` in the recipes; heads
+still get float32). Memory-mapped, so only what a batch reads is in RAM; a
+padded batch of ``weighted`` features is ``L`` times larger too (``batch_size``).
+
 Authors
  * emotion2vec-sb contributors
 """
@@ -226,7 +235,7 @@ class FeatureCache:
                 padded, samples = pad_batch([self._read(row) for row in batch])
                 rel = torch.tensor([int(n) / padded.shape[1] for n in samples])  # upstream contract
                 out = upstream(padded.to(self.device), rel.to(self.device),
-                               layers=list(self.option.layers) if self.option.layers else None)
+                               layers=self.option.layers_for(upstream.num_blocks))
                 streams = self.option.batch_streams(out)
                 for b, row in enumerate(batch):
                     for name, handle in files.items():
@@ -238,7 +247,7 @@ class FeatureCache:
         finally:
             for handle in files.values():
                 handle.close()
-        return {
+        meta = {
             "feature": self.option.name,
             "dtype": self.dtype,
             "dim": int(upstream.dim),
@@ -246,6 +255,35 @@ class FeatureCache:
             "lengths": lengths,
             "rows": rows_written,
         }
+        if self.option.weighted:
+            blocks = self.option.layers_for(upstream.num_blocks)
+            names = upstream.block_names()
+            meta.update(stacked_blocks=blocks, block_names=[names[i] for i in blocks])
+        return meta
+
+
+def stream_width(meta: Mapping[str, Any], stream: str) -> int:
+    """Values per row of a cached stream: ``dim``, or for the ``frames`` of
+    a ``weighted`` cache ``len(stacked_blocks) * dim``.
+
+    Arguments
+    ---------
+    meta : mapping
+        The cache's ``meta.json``.
+    stream : str
+        ``frames`` or ``utt``.
+
+    Returns
+    -------
+    int
+
+    Example
+    -------
+    >>> stream_width({"dim": 4, "stacked_blocks": [0, 1, 2]}, "frames"), stream_width({"dim": 4}, "frames")
+    (12, 4)
+    """
+    blocks = meta.get("stacked_blocks") if stream == "frames" else None
+    return int(meta["dim"]) * (len(blocks) if blocks else 1)
 
 
 def _read_meta(path: Path, key: Optional[str]) -> Dict[str, Any]:
@@ -263,7 +301,7 @@ def _read_meta(path: Path, key: Optional[str]) -> Dict[str, Any]:
         if len(meta["ids"]) != len(meta["lengths"]):
             raise CacheError(f"{meta_path}: ids and lengths differ in number")
         for stream, rows in meta["rows"].items():
-            expected = int(rows) * int(meta["dim"]) * itemsize
+            expected = int(rows) * stream_width(meta, stream) * itemsize
             file = path / f"{stream}.bin"
             size = file.stat().st_size if file.is_file() else -1
             if size != expected:
@@ -300,8 +338,8 @@ class FeatureStore:
     ...                      progress=False)
     >>> _ = cache.build()
     >>> store = cache.open()
-    >>> store.get("a").shape, store.input_dim
-    ((51, 8), 8)
+    >>> store.get("a").shape, store.input_dim, store.num_stacked
+    ((51, 8), 8, None)
     """
 
     def __init__(self, path: PathLike, key: Optional[str] = None):
@@ -309,7 +347,13 @@ class FeatureStore:
         meta = _read_meta(self.path, key)
         self.option = FeatureOption.parse(meta["feature"])
         self.dtype, self.dim = np.dtype(meta["dtype"]), int(meta["dim"])
-        self.input_dim = self.option.input_dim(self.dim)
+        self.input_dim = self.option.input_dim(self.dim)  # of the head proper
+        self.stacked_blocks: Optional[List[int]] = meta.get("stacked_blocks")
+        self.block_names: Optional[List[str]] = meta.get("block_names")
+        self.num_stacked = len(self.stacked_blocks) if self.stacked_blocks else None
+        if self.option.weighted and not self.num_stacked:
+            raise CacheError(f"{self.path}: a 'weighted' cache without stacked_blocks in {META_FILE}")
+        self._width = {stream: stream_width(meta, stream) for stream in meta["rows"]}
         self.ids: List[str] = list(meta["ids"])
         self.lengths: Dict[str, int] = dict(zip(self.ids, meta["lengths"]))
         offsets = np.concatenate([[0], np.cumsum(meta["lengths"])]).astype(np.int64)
@@ -333,7 +377,7 @@ class FeatureStore:
         if stream not in self._maps:
             self._maps[stream] = np.memmap(
                 self.path / f"{stream}.bin", dtype=self.dtype, mode="r",
-                shape=(int(self._rows[stream]), self.dim),
+                shape=(int(self._rows[stream]), self._width[stream]),
             )
         return self._maps[stream]
 
@@ -348,7 +392,8 @@ class FeatureStore:
         Returns
         -------
         numpy.ndarray
-            ``[steps, input_dim]`` float32 (a copy).
+            ``[steps, input_dim]`` float32 (a copy); ``weighted``:
+            ``[steps, num_stacked * dim]``.
         """
         if uid not in self._row_of:
             raise KeyError(f"utterance {uid!r} is not in the feature cache {self.path}")

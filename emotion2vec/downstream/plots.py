@@ -8,6 +8,8 @@
 * :func:`plot_embedding`: the paper's Figure 3/4 view: the 2-D map
   coloured by class and, when given, by a continuous value such as
   IEMOCAP's arousal (activation, 1-5).
+* :func:`plot_layer_weights`: a bar chart of the learned block weights of
+  the ``weighted`` feature (per fold, or their mean with error bars).
 
 Plotting needs ``matplotlib`` (``pip install emotion2vec[plots]``); it is
 imported only when a plot is drawn (Agg backend, no display needed).
@@ -88,6 +90,48 @@ def plot_confusion(
             ax.text(j, i, f"{counts[i, j]}\n{100 * rates[i, j]:.0f}%", ha="center",
                     va="center", fontsize=8, color=colour)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, plt, path)
+
+
+def plot_layer_weights(
+    weights: Sequence[float],
+    names: Sequence[str],
+    path: PathLike,
+    title: str = "",
+    std: Optional[Sequence[float]] = None,
+) -> Path:
+    """Writes a bar chart of block weights (the uniform weight dashed).
+
+    Arguments
+    ---------
+    weights : sequence of float
+        One softmax weight per block, in block order.
+    names : sequence of str
+        Block names (x tick labels).
+    path : str or path
+        Output PNG.
+    title : str
+        Figure title.
+    std : sequence of float, optional
+        Error bars (e.g. the std over folds).
+
+    Returns
+    -------
+    Path
+    """
+    plt = _pyplot()
+    weights = np.asarray(weights, dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * len(weights) + 1.5), 3.6))
+    ax.bar(range(len(weights)), weights, yerr=None if std is None else np.asarray(std),
+           color="tab:blue", capsize=2)
+    if len(weights):
+        ax.axhline(1.0 / len(weights), color="grey", linestyle="--", linewidth=1, label="uniform")
+        ax.legend(fontsize=8, loc="best")
+    ax.set_xticks(range(len(weights)), labels=[str(n) for n in names], rotation=60, ha="right",
+                  fontsize=8)
+    ax.set_ylabel("weight (softmax)")
     if title:
         ax.set_title(title, fontsize=9)
     return _save(fig, plt, path)

@@ -8,7 +8,8 @@ or None, ``layers`` when block indices are asked for), plus:
 * ``identity()``: a JSON-serialisable description that changes whenever
   the weights or the configuration change (``weights_sha256`` is a digest
   of every parameter and buffer); the feature cache keys on it.
-* ``dim``, ``num_blocks``, ``has_tokens``, ``min_samples``,
+* ``dim``, ``num_blocks``, ``block_names()`` (one readable name per block,
+  for the learned weights of the ``weighted`` feature), ``has_tokens``, ``min_samples``,
   ``batch_invariant`` (True when a padded batch gives the same features as
   one utterance at a time; otherwise the cache feeds one utterance per call).
 
@@ -97,6 +98,10 @@ class Upstream(nn.Module):
         """Number of blocks ``layers=`` can select."""
         raise NotImplementedError
 
+    def block_names(self) -> List[str]:
+        """One name per block, in ``layers=`` order (default ``block.N``)."""
+        return [f"block.{i}" for i in range(self.num_blocks)]
+
     def config(self) -> Dict[str, Any]:
         """JSON-serialisable configuration (part of :meth:`identity`)."""
         return {}
@@ -169,6 +174,13 @@ class Emotion2vecUpstream(Upstream):
     def num_blocks(self) -> int:
         """Prenet + main blocks."""
         return self.model.config.num_blocks
+
+    def block_names(self) -> List[str]:
+        """``prenet.0 ..`` then ``blocks.0 ..`` (the encoder's module names)."""
+        config = self.model.config
+        return [f"prenet.{i}" for i in range(config.prenet_depth)] + [
+            f"blocks.{i}" for i in range(config.depth)
+        ]
 
     def config(self) -> Dict[str, Any]:
         """The architecture (``Emotion2vecConfig`` fields)."""
@@ -274,6 +286,10 @@ class HFUpstream(Upstream):
         """Transformer layers."""
         return int(self.load().model.config.num_hidden_layers)
 
+    def block_names(self) -> List[str]:
+        """``layers.0 ..`` (HF's ``encoder.layers.N``; ``hidden_states[N + 1]``)."""
+        return [f"layers.{i}" for i in range(self.num_blocks)]
+
     def config(self) -> Dict[str, Any]:
         """The HF config plus the wrapper options."""
         hf = self.load()
@@ -367,6 +383,10 @@ class FbankUpstream(Upstream):
     def num_blocks(self) -> int:
         """One: the filterbank itself."""
         return 1
+
+    def block_names(self) -> List[str]:
+        """``fbank``."""
+        return ["fbank"]
 
     def config(self) -> Dict[str, Any]:
         """Filterbank options."""

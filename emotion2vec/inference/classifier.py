@@ -25,7 +25,7 @@ checked by :func:`emotion2vec.model_folder.load_downstream_head`); it then
 replaces the official head for ``classify_*``. ``downstream.json``::
 
     {"format": 1,
-     "feature": "frm",              # frm | utt | utt+frm | layer:N | last4
+     "feature": "frm",              # frm | utt | utt+frm | layer:N | last4 | weighted
      "labels": ["ang", "hap", ...], # index order of the head outputs
      ...}                           # anything the head builder needs
 
@@ -39,7 +39,11 @@ file and returns an ``nn.Module`` whose ``state_dict`` is
 utterance-token outputs as one step ``[B, 1, D]``; ``utt+frm`` each
 frame concatenated with that vector ``[B, T, 2D]``; ``layer:N``
 block ``N``'s frames (prenet first, negative from the end); ``last4`` the
-mean of the last four blocks' frames.
+mean of the last four blocks' frames; ``weighted`` every block's frames
+concatenated per frame, block-major ``[B, T, L*D]`` (``L`` = the model's
+``num_blocks``, which must equal the spec's ``weighted_layers``): the head
+sums them with its learned weights (``heads.WeightedLayerSum``, in its
+state dict) before its own layers.
 
 Long audio. ``classify_file(path, window_s=..., hop_s=...)`` classifies
 each window on its own (one window in memory and in the model at a time,
@@ -77,7 +81,7 @@ from emotion2vec.model_folder import (
 Classification = Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[str]]
 
 
-def feature_layers(feature: str) -> Optional[List[int]]:
+def feature_layers(feature: str, num_blocks: Optional[int] = None) -> Optional[List[int]]:
     """Block outputs a downstream feature option needs from the upstream.
 
     The options are defined once, in
@@ -86,7 +90,10 @@ def feature_layers(feature: str) -> Optional[List[int]]:
     Arguments
     ---------
     feature : str
-        One of ``frm``, ``utt``, ``utt+frm``, ``layer:N``, ``last4``.
+        One of ``frm``, ``utt``, ``utt+frm``, ``layer:N``, ``last4``, ``weighted``.
+    num_blocks : int, optional
+        The model's blocks (``config.num_blocks``): the indices are then
+        checked and made non-negative. Needed for ``weighted`` (every block).
 
     Returns
     -------
@@ -98,9 +105,15 @@ def feature_layers(feature: str) -> Optional[List[int]]:
     -------
     >>> feature_layers("frm"), feature_layers("layer:3"), feature_layers("last4")
     (None, [3], [-4, -3, -2, -1])
+    >>> feature_layers("last4", 6), feature_layers("weighted", 3)
+    ([2, 3, 4, 5], [0, 1, 2])
     """
-    layers = FeatureOption.parse(feature).layers
-    return None if layers is None else list(layers)
+    option = FeatureOption.parse(feature)
+    if num_blocks is not None:
+        return option.layers_for(num_blocks)
+    if option.weighted:
+        raise ValueError("feature 'weighted' uses every block: pass num_blocks")
+    return None if option.layers is None else list(option.layers)
 
 
 def head_inputs(out: FeatureOutput, feature: str) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -110,7 +123,7 @@ def head_inputs(out: FeatureOutput, feature: str) -> Tuple[torch.Tensor, torch.T
     Arguments
     ---------
     out : FeatureOutput
-        Upstream output, computed with ``layers=feature_layers(feature)``.
+        Upstream output, computed with ``layers=feature_layers(feature, num_blocks)``.
     feature : str
         The feature option.
 
@@ -233,7 +246,8 @@ class Emotion2vecClassifier(Pretrained):
                 modules["downstream_head"], spec = loaded
         if spec is not None:
             try:
-                modules["model"].resolve_layers(feature_layers(spec["feature"]))
+                option = FeatureOption.parse(spec["feature"])
+                option.check_head_spec(spec, modules["model"].config.num_blocks)
             except ValueError as error:
                 raise ModelFolderError(
                     f"{Path(model_dir) / DOWNSTREAM_SPEC_FILE}: feature "
@@ -510,7 +524,8 @@ class Emotion2vecClassifier(Pretrained):
                 )
             return self.extract_features(wavs, wav_lens, lengths=lengths).logits
         feature = self.downstream["feature"]
-        out = self.extract_features(wavs, wav_lens, layers=feature_layers(feature), lengths=lengths)
+        layers = feature_layers(feature, self.mods.model.config.num_blocks)
+        out = self.extract_features(wavs, wav_lens, layers=layers, lengths=lengths)
         with self.inference_ctx:
             return self.mods.downstream_head(*head_inputs(out, feature))
 

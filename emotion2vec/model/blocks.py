@@ -7,18 +7,20 @@ Authors
  * emotion2vec-sb contributors
 """
 
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
+
+ALL_BLOCKS = "all"
 
 
 def resolve_blocks(
-    indices: Optional[Sequence[int]], num_blocks: int, detail: str = ""
+    indices: Union[None, str, Sequence[int]], num_blocks: int, detail: str = ""
 ) -> Optional[List[int]]:
     """Checks block indices (negative from the end) against ``num_blocks``.
 
     Arguments
     ---------
-    indices : sequence of int or None
-        Requested blocks.
+    indices : sequence of int, "all" or None
+        Requested blocks (``"all"``: every block, in order).
     num_blocks : int
         Blocks the model (or upstream) has.
     detail : str
@@ -37,9 +39,15 @@ def resolve_blocks(
     Traceback (most recent call last):
     ...
     ValueError: block 12 out of range: there are 12 blocks (0..11, or -12..-1)
+    >>> resolve_blocks("all", 3)
+    [0, 1, 2]
     """
     if indices is None:
         return None
+    if isinstance(indices, str):
+        if indices != ALL_BLOCKS:
+            raise ValueError(f'blocks must be "{ALL_BLOCKS}" or indices, got {indices!r}')
+        return list(range(num_blocks))
     resolved = []
     for index in indices:
         if not -num_blocks <= int(index) < num_blocks:

@@ -20,6 +20,19 @@ A feature option names the head input ``x [steps, features]``:
   emotion2vec, transformer layers for HF models; negative from the end).
 * ``last4``: the mean of the last four blocks' hidden states ``[T, D]``
   (the paper's sentiment setup).
+* ``weighted``: EVERY block's hidden state, for a learnable weighted sum
+  inside the head (s3prl's ``Featurizer``; emotion2vec issue #5: expected to
+  beat the last block). The head input is the blocks' frames concatenated
+  per frame, block-major: ``[T, L*D]`` (block 0's ``D`` features first),
+  so the cache, the batching and the head contract stay "steps x features";
+  the head's first module (:class:`emotion2vec.model.heads.WeightedLayerSum`,
+  built when the head spec has ``weighted_layers: L``) turns it into
+  ``[T, D]`` with softmax-normalised learned weights, so the head proper's
+  ``input_dim`` stays ``D``. ``L`` is known only from the upstream
+  (``num_blocks``: prenet + main blocks for emotion2vec, 12 for the base
+  model; the transformer layers for HF models): :meth:`FeatureOption.layers_for`
+  gives the blocks to ask for. An upstream with one block (fbank) is
+  refused by :meth:`FeatureOption.check`.
 
 The training path (through :mod:`emotion2vec.downstream.features`, the
 cache) and the inference path (:mod:`emotion2vec.inference`) share these
@@ -31,14 +44,17 @@ Authors
 
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
-from emotion2vec.model.blocks import resolve_blocks
+from emotion2vec.model import heads
+from emotion2vec.model.blocks import ALL_BLOCKS, resolve_blocks
 from emotion2vec.model.emotion2vec import FeatureOutput
 from emotion2vec.model.heads import masked_mean
+
+OPTION_NAMES = "frm, frm_mean, utt, utt+frm, layer:N, last4 or weighted"
 
 
 @dataclass(frozen=True)
@@ -49,9 +65,11 @@ class FeatureOption:
     ---------
     name : str
         Canonical name: ``frm``, ``frm_mean``, ``utt``, ``utt+frm``,
-        ``layer:N`` or ``last4``.
-    layers : tuple of int or None
-        Blocks the upstream must return (None: the last block suffices).
+        ``layer:N``, ``last4`` or ``weighted``.
+    layers : tuple of int, "all" or None
+        Blocks the upstream must return (None: the last block suffices;
+        ``"all"``: every block, ``weighted``). Pass
+        :meth:`layers_for` ``(upstream.num_blocks)`` to an upstream.
     streams : tuple of str
         What is cached: ``frames`` and/or ``utt``.
 
@@ -61,20 +79,22 @@ class FeatureOption:
     FeatureOption(name='utt+frm', layers=None, streams=('frames', 'utt'))
     >>> FeatureOption.parse("layer:-2").layers, FeatureOption.parse("last4").layers
     ((-2,), (-4, -3, -2, -1))
+    >>> FeatureOption.parse("weighted").layers_for(3)
+    [0, 1, 2]
     >>> FeatureOption.parse("cls")
     Traceback (most recent call last):
     ...
-    ValueError: unknown feature option 'cls'; use frm, frm_mean, utt, utt+frm, layer:N or last4
+    ValueError: unknown feature option 'cls'; use frm, frm_mean, utt, utt+frm, layer:N, last4 or weighted
     """
 
     name: str
-    layers: Optional[Tuple[int, ...]]
+    layers: Union[None, str, Tuple[int, ...]]
     streams: Tuple[str, ...]
 
     @classmethod
     def parse(cls, text: str) -> "FeatureOption":
         """Parses ``frm``, ``frm_mean``, ``utt``, ``utt+frm`` (or ``frm+utt``),
-        ``layer:N``, ``last4``.
+        ``layer:N``, ``last4``, ``weighted``.
 
         Arguments
         ---------
@@ -96,22 +116,113 @@ class FeatureOption:
             return cls("utt+frm", None, ("frames", "utt"))
         if key == "last4":
             return cls("last4", (-4, -3, -2, -1), ("frames",))
+        if key == "weighted":
+            return cls("weighted", ALL_BLOCKS, ("frames",))
         match = re.fullmatch(r"layer:(-?\d+)", key)
         if match:
             index = int(match.group(1))
             return cls(f"layer:{index}", (index,), ("frames",))
-        raise ValueError(
-            f"unknown feature option {text!r}; use frm, frm_mean, utt, utt+frm, layer:N or last4"
-        )
+        raise ValueError(f"unknown feature option {text!r}; use {OPTION_NAMES}")
 
     @property
     def slug(self) -> str:
         """Folder-safe name (``utt+frm`` -> ``utt_frm``, ``layer:3`` -> ``layer3``)."""
         return self.name.replace("+", "_").replace(":", "")
 
+    @property
+    def weighted(self) -> bool:
+        """Whether the head weights every block (the head input stacks them)."""
+        return self.layers == ALL_BLOCKS
+
+    def layers_for(self, num_blocks: int) -> Optional[List[int]]:
+        """The blocks to ask an upstream of ``num_blocks`` blocks for.
+
+        Arguments
+        ---------
+        num_blocks : int
+            The upstream's ``num_blocks`` (or ``Emotion2vecConfig.num_blocks``).
+
+        Returns
+        -------
+        list of int or None
+            Non-negative block indices (checked), or None when the last
+            block's output suffices.
+
+        Example
+        -------
+        >>> FeatureOption.parse("last4").layers_for(12), FeatureOption.parse("frm").layers_for(12)
+        ([8, 9, 10, 11], None)
+        """
+        return resolve_blocks(self.layers, int(num_blocks))
+
     def input_dim(self, dim: int) -> int:
-        """Head input size for an upstream of feature size ``dim``."""
+        """Input size of the head proper for an upstream of feature size
+        ``dim`` (``weighted``: ``dim``, after the head's weighted sum; its
+        input steps are ``num_blocks * dim`` wide)."""
         return 2 * dim if self.name == "utt+frm" else dim
+
+    def weighted_layers(self, num_blocks: int) -> Optional[int]:
+        """The head spec's ``weighted_layers`` for an upstream of
+        ``num_blocks`` blocks: ``num_blocks`` for ``weighted``, else None."""
+        return int(num_blocks) if self.weighted else None
+
+    def head_spec(
+        self, head: Mapping[str, Any], dim: int, num_blocks: int, labels: Sequence[str]
+    ) -> Dict[str, Any]:
+        """The head spec for this option on an upstream (:func:`heads.head_spec`
+        with ``input_dim`` and ``weighted_layers`` filled in).
+
+        Arguments
+        ---------
+        head : mapping
+            Head options from the hparams (``type``, ``hidden``, ``layer_norm``, ...).
+        dim : int
+            The upstream's feature size ``D``.
+        num_blocks : int
+            The upstream's blocks.
+        labels : sequence of str
+            Class labels in output order.
+
+        Returns
+        -------
+        dict
+
+        Example
+        -------
+        >>> spec = FeatureOption.parse("weighted").head_spec({"type": "linear"}, 8, 3, ["a", "b"])
+        >>> spec["input_dim"], spec["weighted_layers"]
+        (8, 3)
+        """
+        return heads.head_spec(
+            head, self.input_dim(dim), labels, self.name,
+            weighted_layers=self.weighted_layers(num_blocks),
+        )
+
+    def check_head_spec(self, spec: Mapping[str, Any], num_blocks: int) -> None:
+        """Raises ValueError unless a head spec fits this option on a model
+        of ``num_blocks`` blocks (``weighted``: the head weights exactly
+        ``num_blocks`` blocks; other options: it weights none).
+
+        Arguments
+        ---------
+        spec : mapping
+            Head spec (``downstream.json``).
+        num_blocks : int
+            The model's blocks.
+        """
+        self.layers_for(num_blocks)
+        expected = self.weighted_layers(num_blocks)
+        found = spec.get("weighted_layers") or None
+        if (None if found is None else int(found)) != expected:
+            if expected is None:
+                raise ValueError(
+                    f"the head weights {found} blocks (weighted_layers) but feature "
+                    f"{self.name!r} gives it one feature stream; use feature 'weighted'"
+                )
+            raise ValueError(
+                f"feature 'weighted': the head weights {found} blocks (weighted_layers) "
+                f"but the model has {num_blocks}"
+            )
 
     def check(self, upstream) -> None:
         """Raises ValueError if ``upstream`` cannot provide this option.
@@ -127,17 +238,22 @@ class FeatureOption:
                 f"feature {self.name!r} needs utterance tokens, which the "
                 f"{upstream.kind} upstream does not have; use frm, layer:N or last4"
             )
-        if self.layers is not None:
-            resolve_blocks(self.layers, upstream.num_blocks)
+        if self.weighted and upstream.num_blocks < 2:
+            raise ValueError(
+                f"feature 'weighted' learns a weighting of the upstream's blocks, but the "
+                f"{upstream.kind} upstream has {upstream.num_blocks}; use frm"
+            )
+        self.layers_for(upstream.num_blocks)
 
     def select_frames(self, out: FeatureOutput) -> torch.Tensor:
-        """The frames this option uses: the last block's, or the mean of its
-        blocks (``layers``), ``[batch, frames, dim]``.
+        """The frames this option uses: the last block's, the mean of its
+        blocks (``layers``), or (``weighted``) every block concatenated per
+        frame, ``[batch, frames, dim]`` (``weighted``: ``num_blocks * dim``).
 
         Arguments
         ---------
         out : FeatureOutput
-            Upstream output computed with ``layers=self.layers``.
+            Upstream output computed with ``layers=self.layers_for(num_blocks)``.
 
         Returns
         -------
@@ -145,6 +261,13 @@ class FeatureOption:
         """
         if self.layers is None:
             return out.frames
+        if self.weighted:
+            if not out.layers:
+                raise ValueError(
+                    "feature 'weighted' needs every block's output: run the upstream "
+                    "with layers=option.layers_for(upstream.num_blocks)"
+                )
+            return torch.cat(out.layers, dim=-1)
         if out.layers is None or len(out.layers) != len(self.layers):
             raise ValueError(f"feature {self.name!r} needs block outputs {self.layers}")
         return torch.stack(out.layers).mean(dim=0)
@@ -155,12 +278,13 @@ class FeatureOption:
         Arguments
         ---------
         out : FeatureOutput
-            Upstream output computed with ``layers=self.layers``.
+            Upstream output computed with ``layers=self.layers_for(num_blocks)``.
 
         Returns
         -------
         dict
-            ``frames``: list of ``[T_b, D]``; ``utt``: list of ``[1, D]``.
+            ``frames``: list of ``[T_b, D]`` (``weighted``: ``[T_b, L*D]``);
+            ``utt``: list of ``[1, D]``.
 
         Example
         -------
@@ -192,12 +316,13 @@ class FeatureOption:
         Arguments
         ---------
         out : FeatureOutput
-            Upstream output computed with ``layers=self.layers``.
+            Upstream output computed with ``layers=self.layers_for(num_blocks)``.
 
         Returns
         -------
         x : torch.Tensor
-            ``[batch, steps, input_dim]``, zero past ``lengths``.
+            ``[batch, steps, input_dim]`` (``weighted``: ``num_blocks * dim``
+            wide), zero past ``lengths``.
         lengths : torch.Tensor
             ``[batch]`` valid steps (int64).
 
@@ -229,12 +354,12 @@ class FeatureOption:
         Arguments
         ---------
         streams : mapping
-            ``frames`` ``[T, D]`` and/or ``utt`` ``[1, D]``.
+            ``frames`` ``[T, D]`` (``weighted``: ``[T, L*D]``) and/or ``utt`` ``[1, D]``.
 
         Returns
         -------
         numpy.ndarray
-            ``[steps, input_dim]`` float32.
+            ``[steps, input_dim]`` float32 (``weighted``: ``[steps, L*D]``).
 
         Example
         -------

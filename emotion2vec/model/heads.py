@@ -24,7 +24,21 @@ tiny model: between-utterance std 0.035 against a mean magnitude of 0.46);
 a head with a fixed learning rate then hardly moves. Off by default (the
 paper's protocol feeds the raw features).
 
-Both return, with ``return_embedding=True``, the representation that
+Learnable weighted layer sum (``weighted_layers: L`` in the spec, the
+``weighted`` feature option; s3prl's ``Featurizer``): the input steps are
+``L`` blocks' features concatenated block-major, ``[batch, steps, L*D]``;
+the head first applies :class:`WeightedLayerSum` (``head.layer_sum``):
+softmax-normalised weights (one learned logit per block, zero at start, so
+the start is the plain mean of the blocks), optionally after a per-block
+layer norm without affine parameters (``layer_norm: true``, s3prl's
+``normalize``; off by default), giving ``[batch, steps, D]`` for the head
+proper (``input_dim`` is ``D``). The weights are head parameters: trained
+with the head, saved in its state dict (``layer_sum.logits``), exported with
+it. ``input_norm`` then standardises the ``L*D`` stacked features (per block
+and feature) before the sum. :func:`layer_weights` reads the learned
+weights of any module holding a :class:`WeightedLayerSum`.
+
+The heads return, with ``return_embedding=True``, the representation that
 enters their output layer (SUPERB: the pooled first-layer output), which
 :mod:`emotion2vec.downstream.plots` draws in 2-D (the paper's Figure 3/4).
 
@@ -33,13 +47,15 @@ enters their output layer (SUPERB: the pooled first-layer output), which
 
     {"type": "superb" | "linear" | "gru", "input_dim": 768, "hidden": 256,
      "labels": ["ang", "hap", "neu", "sad"]   # or "num_classes": 4
-     "dropout": 0.0, "num_layers": 2, "bidirectional": false}
+     "dropout": 0.0, "num_layers": 2, "bidirectional": false,
+     "input_norm": false,
+     "weighted_layers": 12, "layer_norm": false}  # feature "weighted" only
 
 Authors
  * emotion2vec-sb contributors
 """
 
-from typing import Any, Dict, Mapping, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -110,11 +126,136 @@ def _check_input(x: torch.Tensor, lengths: torch.Tensor, input_dim: int):
     return lengths
 
 
+class WeightedLayerSum(nn.Module):
+    """Softmax-weighted sum of ``num_layers`` stacked blocks (s3prl's
+    ``Featurizer``): ``x [..., num_layers * dim]`` (block-major) ->
+    ``[..., dim]``.
+
+    Zero steps (padding) stay zero, with or without ``layer_norm``.
+
+    Arguments
+    ---------
+    num_layers : int
+        Blocks ``L`` stacked in every step.
+    dim : int
+        Feature size ``D`` of one block.
+    layer_norm : bool
+        Layer-normalise every block (over ``D``, no affine parameters)
+        before weighting (s3prl's ``normalize``).
+
+    Example
+    -------
+    >>> lsum = WeightedLayerSum(3, 2)
+    >>> lsum.weights().tolist()  # uniform at start
+    [0.3333333432674408, 0.3333333432674408, 0.3333333432674408]
+    >>> lsum(torch.tensor([[[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]]])).tolist()
+    [[[3.0, 4.0]]]
+    """
+
+    def __init__(self, num_layers: int, dim: int, layer_norm: bool = False):
+        super().__init__()
+        if int(num_layers) < 1 or int(dim) < 1:
+            raise ValueError(f"weighted layer sum needs num_layers, dim >= 1, got {num_layers}, {dim}")
+        self.num_layers, self.dim, self.layer_norm = int(num_layers), int(dim), bool(layer_norm)
+        self.logits = nn.Parameter(torch.zeros(self.num_layers))
+
+    @property
+    def input_width(self) -> int:
+        """``num_layers * dim``: the width of one input step."""
+        return self.num_layers * self.dim
+
+    def weights(self) -> torch.Tensor:
+        """The softmax-normalised block weights ``[num_layers]`` (sum 1)."""
+        return torch.softmax(self.logits, dim=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Weighted sum of the blocks of ``x [..., num_layers * dim]``.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Stacked block features, block-major in the last dimension.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[..., dim]``.
+        """
+        if x.shape[-1] != self.input_width:
+            raise ValueError(
+                f"weighted layer sum: input steps must be {self.num_layers} blocks x "
+                f"{self.dim} = {self.input_width} wide, got {x.shape[-1]}"
+            )
+        blocks = x.unflatten(-1, (self.num_layers, self.dim))
+        if self.layer_norm:
+            blocks = nn.functional.layer_norm(blocks, (self.dim,))
+        weights = self.weights().to(blocks.dtype)
+        return torch.einsum("...ld,l->...d", blocks, weights)
+
+    def extra_repr(self) -> str:
+        return f"num_layers={self.num_layers}, dim={self.dim}, layer_norm={self.layer_norm}"
+
+
+def layer_weights(module: nn.Module) -> Optional[torch.Tensor]:
+    """The learned block weights of the first :class:`WeightedLayerSum` in
+    ``module`` (a head, or anything holding one), or None.
+
+    Arguments
+    ---------
+    module : torch.nn.Module
+        E.g. a head built with ``weighted_layers``.
+
+    Returns
+    -------
+    torch.Tensor or None
+        ``[num_layers]`` softmax weights (detached, CPU, float32).
+
+    Example
+    -------
+    >>> layer_weights(SuperbHead(4, 2, weighted_layers=2)).tolist(), layer_weights(SuperbHead(4, 2))
+    ([0.5, 0.5], None)
+    """
+    for sub in module.modules():
+        if isinstance(sub, WeightedLayerSum):
+            return sub.weights().detach().float().cpu()
+    return None
+
+
 class PooledHead(nn.Module):
     """A head that embeds ``(x, lengths)`` into one vector per utterance
     (:meth:`embed`, defined by subclasses), then maps it to logits through
     ``self.dropout`` and ``self.post``; with ``input_norm`` the input is
-    standardised first by buffers set from training statistics."""
+    standardised first by buffers set from training statistics; with
+    ``weighted_layers`` its stacked blocks are then summed by
+    ``self.layer_sum`` (:class:`WeightedLayerSum`)."""
+
+    def init_input(self, input_dim: int, input_norm: bool, weighted_layers: int = 0,
+                   layer_norm: bool = False):
+        """Sets ``input_dim`` and the input stages before :meth:`embed`.
+
+        Arguments
+        ---------
+        input_dim : int
+            Feature size of the head proper (``D``).
+        input_norm : bool
+            Standardise the input (:meth:`set_input_statistics`).
+        weighted_layers : int
+            Blocks stacked in every input step (0: none, the input is ``D`` wide).
+        layer_norm : bool
+            Layer-normalise every block before weighting (needs ``weighted_layers``).
+        """
+        self.input_dim = int(input_dim)
+        weighted_layers = int(weighted_layers or 0)
+        if weighted_layers < 0:
+            raise ValueError(f"weighted_layers must be >= 0, got {weighted_layers}")
+        if layer_norm and not weighted_layers:
+            raise ValueError("layer_norm normalises the blocks of a weighted layer sum: "
+                             "it needs weighted_layers (feature 'weighted')")
+        self.layer_sum = (
+            WeightedLayerSum(weighted_layers, self.input_dim, layer_norm) if weighted_layers else None
+        )
+        self.input_width = self.layer_sum.input_width if self.layer_sum else self.input_dim
+        self.init_input_norm(self.input_width, input_norm)
 
     def init_input_norm(self, input_dim: int, enabled: bool):
         """Registers the standardisation buffers (identity until set).
@@ -122,7 +263,7 @@ class PooledHead(nn.Module):
         Arguments
         ---------
         input_dim : int
-            Feature size.
+            Width of the input steps.
         enabled : bool
             Whether the head standardises its input at all.
         """
@@ -137,9 +278,10 @@ class PooledHead(nn.Module):
         Arguments
         ---------
         mean : torch.Tensor
-            ``[input_dim]`` per-feature mean.
+            ``[input_width]`` per-feature mean (``input_dim``, or
+            ``weighted_layers * input_dim`` with a layer sum).
         std : torch.Tensor
-            ``[input_dim]`` per-feature standard deviation (floored at 1e-5).
+            ``[input_width]`` per-feature standard deviation (floored at 1e-5).
 
         Example
         -------
@@ -171,7 +313,8 @@ class PooledHead(nn.Module):
         Arguments
         ---------
         x : torch.Tensor
-            ``[batch, steps, input_dim]``, zero past ``lengths``.
+            ``[batch, steps, input_width]`` (``input_dim``, or
+            ``weighted_layers * input_dim`` stacked blocks), zero past ``lengths``.
         lengths : torch.Tensor
             ``[batch]`` valid steps (int).
         return_embedding : bool
@@ -181,7 +324,15 @@ class PooledHead(nn.Module):
         -------
         torch.Tensor or (torch.Tensor, torch.Tensor)
         """
-        embedding = self.embed(self.normalize_input(x), lengths)
+        if x.dim() != 3 or x.shape[-1] != self.input_width:
+            blocks = f" ({self.layer_sum.num_layers} blocks x {self.input_dim})" if self.layer_sum else ""
+            raise ValueError(
+                f"head input must be [batch, steps, {self.input_width}]{blocks}, got {tuple(x.shape)}"
+            )
+        x = self.normalize_input(x)
+        if self.layer_sum is not None:
+            x = self.layer_sum(x)
+        embedding = self.embed(x, lengths)
         logits = self.post(self.dropout(embedding))
         return (logits, embedding) if return_embedding else logits
 
@@ -201,6 +352,11 @@ class SuperbHead(PooledHead):
         Dropout on the pooled representation (0 in the paper).
     input_norm : bool
         Standardise the input (see :meth:`PooledHead.set_input_statistics`).
+    weighted_layers : int
+        Blocks stacked in every input step, summed with learned weights
+        first (0: none; see :class:`WeightedLayerSum`).
+    layer_norm : bool
+        Layer-normalise every block before weighting.
 
     Example
     -------
@@ -218,11 +374,10 @@ class SuperbHead(PooledHead):
 
     def __init__(
         self, input_dim: int, num_classes: int, hidden: int = 256, dropout: float = 0.0,
-        input_norm: bool = False,
+        input_norm: bool = False, weighted_layers: int = 0, layer_norm: bool = False,
     ):
         super().__init__()
-        self.input_dim = int(input_dim)
-        self.init_input_norm(self.input_dim, input_norm)
+        self.init_input(input_dim, input_norm, weighted_layers, layer_norm)
         self.pre = nn.Linear(self.input_dim, hidden)
         self.dropout = nn.Dropout(dropout)
         self.post = nn.Linear(hidden, num_classes)
@@ -257,6 +412,10 @@ class LinearHead(PooledHead):
         Dropout on the pooled features.
     input_norm : bool
         Standardise the input (see :meth:`PooledHead.set_input_statistics`).
+    weighted_layers : int
+        Blocks stacked in every input step (see :class:`SuperbHead`).
+    layer_norm : bool
+        Layer-normalise every block before weighting.
 
     Example
     -------
@@ -268,10 +427,10 @@ class LinearHead(PooledHead):
     True
     """
 
-    def __init__(self, input_dim: int, num_classes: int, dropout: float = 0.0, input_norm: bool = False):
+    def __init__(self, input_dim: int, num_classes: int, dropout: float = 0.0, input_norm: bool = False,
+                 weighted_layers: int = 0, layer_norm: bool = False):
         super().__init__()
-        self.input_dim = int(input_dim)
-        self.init_input_norm(self.input_dim, input_norm)
+        self.init_input(input_dim, input_norm, weighted_layers, layer_norm)
         self.dropout = nn.Dropout(dropout)
         self.post = nn.Linear(self.input_dim, num_classes)
 
@@ -311,6 +470,10 @@ class GRUHead(PooledHead):
         Dropout between GRU layers and before the output layer.
     input_norm : bool
         Standardise the input (see :meth:`PooledHead.set_input_statistics`).
+    weighted_layers : int
+        Blocks stacked in every input step (see :class:`SuperbHead`).
+    layer_norm : bool
+        Layer-normalise every block before weighting.
 
     Example
     -------
@@ -331,10 +494,11 @@ class GRUHead(PooledHead):
         bidirectional: bool = False,
         dropout: float = 0.0,
         input_norm: bool = False,
+        weighted_layers: int = 0,
+        layer_norm: bool = False,
     ):
         super().__init__()
-        self.input_dim = int(input_dim)
-        self.init_input_norm(self.input_dim, input_norm)
+        self.init_input(input_dim, input_norm, weighted_layers, layer_norm)
         self.gru = nn.GRU(
             self.input_dim, hidden, num_layers=num_layers, batch_first=True,
             bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0,
@@ -389,12 +553,16 @@ def build_head(spec: Mapping[str, Any]) -> nn.Module:
     spec : mapping
         ``type`` (default ``superb``), ``input_dim``, ``labels`` or
         ``num_classes``, and optionally ``hidden`` (256), ``dropout`` (0.0),
-        ``num_layers`` (2) and ``bidirectional`` (False) for ``gru``.
+        ``num_layers`` (2) and ``bidirectional`` (False) for ``gru``,
+        ``input_norm`` (False), ``weighted_layers`` (0: no weighted layer
+        sum) and ``layer_norm`` (False).
 
     Returns
     -------
     torch.nn.Module
-        A freshly initialised :class:`SuperbHead` or :class:`GRUHead`.
+        A freshly initialised :class:`SuperbHead`, :class:`LinearHead` or
+        :class:`GRUHead` (with ``weighted_layers``: its ``layer_sum``
+        first).
 
     Example
     -------
@@ -414,33 +582,45 @@ def build_head(spec: Mapping[str, Any]) -> nn.Module:
     input_dim, classes = int(spec["input_dim"]), _num_classes(spec)
     hidden = int(spec.get("hidden", 256))
     dropout = float(spec.get("dropout", 0.0))
-    input_norm = bool(spec.get("input_norm", False))
+    inputs = {
+        "input_norm": bool(spec.get("input_norm", False)),
+        "weighted_layers": int(spec.get("weighted_layers") or 0),
+        "layer_norm": bool(spec.get("layer_norm", False)),
+    }
     if kind == "superb":
-        return SuperbHead(input_dim, classes, hidden=hidden, dropout=dropout, input_norm=input_norm)
+        return SuperbHead(input_dim, classes, hidden=hidden, dropout=dropout, **inputs)
     if kind == "linear":
-        return LinearHead(input_dim, classes, dropout=dropout, input_norm=input_norm)
+        return LinearHead(input_dim, classes, dropout=dropout, **inputs)
     return GRUHead(
         input_dim, classes, hidden=hidden, num_layers=int(spec.get("num_layers", 2)),
-        bidirectional=bool(spec.get("bidirectional", False)), dropout=dropout,
-        input_norm=input_norm,
+        bidirectional=bool(spec.get("bidirectional", False)), dropout=dropout, **inputs,
     )
 
 
 def head_spec(
-    head: Mapping[str, Any], input_dim: int, labels, feature: str
+    head: Mapping[str, Any], input_dim: int, labels, feature: str,
+    weighted_layers: Optional[int] = None,
 ) -> Dict[str, Any]:
     """The complete, JSON-serialisable spec of a head (``downstream.json``).
+
+    :meth:`emotion2vec.model.featurize.FeatureOption.head_spec` fills
+    ``input_dim`` and ``weighted_layers`` in from an upstream.
 
     Arguments
     ---------
     head : mapping
-        Head options from the hparams (``type``, ``hidden``, ...).
+        Head options from the hparams (``type``, ``hidden``, ``layer_norm``, ...).
     input_dim : int
-        Feature size of the chosen feature option.
+        Feature size of the head proper for the chosen feature option
+        (``weighted``: one block's ``D``).
     labels : sequence of str
         Class labels in output order.
     feature : str
-        Feature option (``frm``, ``utt``, ``utt+frm``, ``layer:N``, ``last4``).
+        Feature option (``frm``, ``utt``, ``utt+frm``, ``layer:N``, ``last4``,
+        ``weighted``).
+    weighted_layers : int, optional
+        Blocks the head weights: required for ``weighted`` (the upstream's
+        ``num_blocks``), refused for the other options.
 
     Returns
     -------
@@ -450,9 +630,19 @@ def head_spec(
     -------
     >>> head_spec({"type": "superb", "hidden": 256}, 768, ["ang", "hap"], "frm")
     {'format': 1, 'type': 'superb', 'hidden': 256, 'input_dim': 768, 'labels': ['ang', 'hap'], 'feature': 'frm'}
+    >>> head_spec({"type": "linear"}, 768, ["a"], "weighted", weighted_layers=12)["weighted_layers"]
+    12
     """
+    if (feature == "weighted") != bool(weighted_layers):
+        raise ValueError(
+            f"head spec: feature {feature!r} with weighted_layers={weighted_layers!r}; "
+            "the 'weighted' feature (and only it) needs the number of blocks it weights"
+        )
     spec = {"format": 1, "type": "superb"}
     spec.update({str(k): v for k, v in dict(head).items()})
+    spec.pop("weighted_layers", None)
+    if weighted_layers:
+        spec["weighted_layers"] = int(weighted_layers)
     spec.update(input_dim=int(input_dim), labels=[str(label) for label in labels], feature=feature)
     build_head(spec)  # fail early on a bad spec
     return spec

@@ -175,3 +175,68 @@ def test_every_recipe_variant_loads(corpus):
         filled = crossval.with_corpus_defaults(hparams, rows=[])
         assert filled["labels"] == ["ang", "hap", "neu", "sad"], path.name
         assert crossval.PROTOCOL_NAMES[filled["protocol"]]
+
+
+def test_weighted_run_weights_plots_and_exported_classifier(corpus, tmp_path, capsys):
+    """feature: weighted end to end: learned block weights per fold (JSON + plot), their
+    mean in the results, and an exported classifier that predicts what the fold did."""
+    from emotion2vec.inference import Emotion2vecClassifier
+    from emotion2vec.model.heads import build_head
+    from emotion2vec.model_folder import ModelFolderError
+    from emotion2vec.safe_load import load_state_dict_file
+
+    out = tmp_path / "weighted"
+    summary = run_crossval(_hparams(corpus, out, file="emotion2vec_weighted.yaml", number_of_epochs=2,
+                                    run_folds=["session1"], plots=True, embedding_method="tsne",
+                                    head={"type": "superb", "hidden": 16, "input_norm": True,
+                                          "layer_norm": True}))
+    settings = json.loads((out / "run.json").read_text())
+    assert settings["feature"] == "weighted" and settings["head"]["weighted_layers"] == 3
+    assert settings["head"]["input_dim"] == 32  # the head proper gets one block's D
+    fold_dir = out / "folds" / "session1"
+    saved = json.loads((fold_dir / "layer_weights.json").read_text())
+    assert saved["blocks"] == [0, 1, 2] and saved["names"] == ["prenet.0", "blocks.0", "blocks.1"]
+    assert saved["fold"] == "session1" and saved["layer_norm"] is True
+    assert sum(saved["weights"]) == pytest.approx(1.0, abs=1e-6)
+    state = load_state_dict_file(fold_dir / "best_head.ckpt")
+    assert torch.allclose(torch.softmax(state["layer_sum.logits"], 0), torch.tensor(saved["weights"]), atol=1e-7)
+    assert state["input_mean"].shape == (3 * 32,)  # training statistics of every block's features
+    assert (fold_dir / "layer_weights.png").stat().st_size > 0 and (out / "layer_weights.png").is_file()
+    mean = json.loads((out / "results.json").read_text())["layer_weights"]
+    assert mean["mean"] == pytest.approx(saved["weights"]) and mean["std"] == [0.0, 0.0, 0.0]
+    assert summary["layer_weights"]["folds"] == {"session1": saved["weights"]}
+    table = (out / "results.md").read_text()
+    assert "weighted blocks" in table and "Learned block weights" in table
+    assert f"| 2 | blocks.1 | {saved['weights'][2]:.4f} ± 0.0000 |" in table
+
+    # export -> Emotion2vecClassifier / emotion2vec classify: the fold's own predictions
+    assert cli.main(["export", str(out), str(tmp_path / "clf")]) == 0
+    spec = json.loads((tmp_path / "clf" / "downstream.json").read_text())
+    assert spec["feature"] == "weighted" and spec["weighted_layers"] == 3
+    classifier = Emotion2vecClassifier.from_hparams(source=str(tmp_path / "clf"))
+    wav_of = {r.split(",")[0]: r.split(",")[1] for r in
+              (corpus / "results" / "data" / "iemocap.csv").read_text().splitlines()[1:]}
+    lines = (fold_dir / "predictions.csv").read_text().splitlines()
+    header, rows = lines[0].split(","), [line.split(",") for line in lines[1:7]]
+    for uid, _, pred, *probs in rows:
+        got, _, _, labels = classifier.classify_file(wav_of[uid])
+        assert labels[0] == pred
+        assert torch.allclose(got[0], torch.tensor([float(p) for p in probs]), atol=1e-5)
+    capsys.readouterr()
+    assert cli.main(["classify", "--model", str(tmp_path / "clf"), "--json", "--no-progress",
+                     *[wav_of[r[0]] for r in rows]]) == 0
+    records = {json.loads(line)["path"]: json.loads(line) for line in capsys.readouterr().out.splitlines()}
+    assert {uid: records[wav_of[uid]]["label"] for uid, *_ in rows} == {r[0]: r[2] for r in rows}
+    assert header[3:] == ["p_ang", "p_hap", "p_neu", "p_sad"]
+
+    # a head that weights another number of blocks than the model has is refused
+    torch.save(build_head(dict(spec, weighted_layers=4)).state_dict(), tmp_path / "clf" / "downstream_head.ckpt")
+    (tmp_path / "clf" / "downstream.json").write_text(json.dumps(dict(spec, weighted_layers=4)))
+    with pytest.raises(ModelFolderError, match="weights 4 blocks .* the model has 3"):
+        Emotion2vecClassifier.from_hparams(source=str(tmp_path / "clf"))
+
+
+def test_weighted_is_refused_for_fbank(corpus, tmp_path):
+    with pytest.raises(ValueError, match="fbank upstream has 1; use frm"):
+        run_crossval(_hparams(corpus, tmp_path / "fb", file="fbank.yaml", feature="weighted",
+                              run_folds=["session1"]))

@@ -42,9 +42,11 @@ def rows(tmp_path):
 
 def _direct(up, wav, option):
     """Head input of one unpadded utterance, straight from the upstream."""
-    out = up(wav.unsqueeze(0), layers=list(option.layers) if option.layers else None)
+    out = up(wav.unsqueeze(0), layers=option.layers_for(up.num_blocks))
     if option.name == "utt":
         return out.tokens.mean(1)[0:1]
+    if option.name == "weighted":  # every block, block-major per frame
+        return torch.cat(out.layers, dim=-1)[0]
     frames = out.frames[0] if option.layers is None else torch.stack(out.layers).mean(0)[0]
     if option.name == "utt+frm":
         utt = out.tokens.mean(1).expand(frames.shape[0], -1)
@@ -52,7 +54,7 @@ def _direct(up, wav, option):
     return frames
 
 
-@pytest.mark.parametrize("feature", ["frm", "utt", "utt+frm", "layer:1", "layer:-1", "last4"])
+@pytest.mark.parametrize("feature", ["frm", "utt", "utt+frm", "layer:1", "layer:-1", "last4", "weighted"])
 def test_cached_features_equal_direct_extraction(tmp_path, upstream, rows, feature):
     from emotion2vec.audio import read_audio
 
@@ -61,7 +63,11 @@ def test_cached_features_equal_direct_extraction(tmp_path, upstream, rows, featu
     cache.build()
     store = cache.open()
     option = FeatureOption.parse(feature)
-    assert store.input_dim == option.input_dim(32)
+    assert store.input_dim == option.input_dim(32) == (64 if feature == "utt+frm" else 32)
+    if feature == "weighted":  # all 4 blocks stored; the head proper still gets D
+        assert store.num_stacked == 4 and store.stacked_blocks == [0, 1, 2, 3]
+        assert store.block_names == ["prenet.0", "blocks.0", "blocks.1", "blocks.2"]
+        assert store.get(rows[0]["ID"]).shape[1] == 4 * 32
     for row in rows:
         expected = _direct(upstream, read_audio(row["wav"]), option).numpy()
         got = store.get(row["ID"])
@@ -76,6 +82,20 @@ def test_options_and_upstream_checks():
         FeatureOption.parse("utt").check(FbankUpstream(n_mels=8))
     with pytest.raises(ValueError, match="out of range"):
         FeatureOption.parse("last4").check(FbankUpstream(n_mels=8))
+    with pytest.raises(ValueError, match="'weighted' .* fbank upstream has 1; use frm"):
+        FeatureOption.parse("weighted").check(FbankUpstream(n_mels=8))
+    weighted = FeatureOption.parse(" Weighted ")
+    assert weighted.weighted and weighted.slug == "weighted" and weighted.layers_for(3) == [0, 1, 2]
+    assert not FeatureOption.parse("last4").weighted
+    spec = weighted.head_spec({"type": "superb"}, 32, 4, ["a", "b"])
+    assert (spec["input_dim"], spec["weighted_layers"]) == (32, 4)
+    weighted.check_head_spec(spec, 4)
+    with pytest.raises(ValueError, match="weights 4 blocks .* but the model has 5"):
+        weighted.check_head_spec(spec, 5)
+    with pytest.raises(ValueError, match="use feature 'weighted'"):
+        FeatureOption.parse("frm").check_head_spec(spec, 4)
+    with pytest.raises(ValueError, match="layers=option.layers_for"):  # blocks not asked for
+        weighted.head_inputs(Emotion2vecUpstream(model=Emotion2vecModel(tiny_config()))(torch.randn(1, 8000)))
     with pytest.raises(ValueError, match="unknown upstream kind"):
         build_upstream("whisper")
 
@@ -153,6 +173,25 @@ def test_interrupted_build_leaves_no_cache(tmp_path, upstream, rows, monkeypatch
     assert not list(tmp_path.glob(".*"))  # the temporary folder is gone too
 
 
+def test_weighted_cache_in_float16(tmp_path, upstream, rows):
+    """Every block per frame: L times the frm cache; float16 halves it."""
+    cache = FeatureCache(tmp_path, upstream, "weighted", rows, dtype="float16", progress=False)
+    cache.build()
+    store = cache.open()
+    frames = sum(store.lengths.values())
+    assert (cache.path / "frames.bin").stat().st_size == frames * 4 * 32 * 2
+    assert cache.path.name.startswith("corpus-weighted-emotion2vec-")
+    x = store.get("u2")
+    assert x.dtype == np.float32 and x.shape == (store.lengths["u2"], 4 * 32)
+    full = FeatureCache(tmp_path, upstream, "weighted", rows, progress=False)
+    full.build()
+    np.testing.assert_allclose(x, full.open().get("u2"), atol=2e-2, rtol=1e-2)
+    meta = json.loads((cache.path / "meta.json").read_text())
+    meta["stacked_blocks"] = [0, 1]  # the file no longer matches: damaged, recomputed
+    (cache.path / "meta.json").write_text(json.dumps(meta))
+    assert not cache.is_complete()
+
+
 def test_float16_storage_and_pickling(tmp_path, upstream, rows):
     cache = FeatureCache(tmp_path, upstream, "utt+frm", rows, dtype="float16", progress=False)
     cache.build()
@@ -220,9 +259,14 @@ def test_hf_upstream_from_a_local_folder(tmp_path):
     single = up(wavs[1:, :8000])
     assert torch.allclose(out.frames[1, :24], single.frames[0], atol=1e-5)
     assert up.identity()["config"]["hf_config"]["model_type"] == "wav2vec2"
+    assert up.block_names() == ["layers.0", "layers.1"]
+    weighted = FeatureOption.parse("weighted")
+    weighted.check(up)
+    x, _ = weighted.head_inputs(up(wavs, torch.tensor([1.0, 0.5]), layers=weighted.layers_for(up.num_blocks)))
+    assert x.shape == (2, 49, 2 * 32) and torch.allclose(x[..., 32:], out.frames, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["frm", "utt", "utt+frm", "layer:0", "last4"])
+@pytest.mark.parametrize("name", ["frm", "utt", "utt+frm", "layer:0", "last4", "weighted"])
 def test_inference_head_inputs_equal_the_cached_training_inputs(name):
     """One definition of each feature option for training and inference."""
     from emotion2vec.model import Emotion2vecModel
@@ -233,7 +277,8 @@ def test_inference_head_inputs_equal_the_cached_training_inputs(name):
     option = FeatureOption.parse(name)
     wavs = torch.randn(2, 9000)
     with torch.no_grad():
-        out = model.extract_features(wavs, torch.tensor([1.0, 0.6]), layers=option.layers)
+        out = model.extract_features(wavs, torch.tensor([1.0, 0.6]),
+                                     layers=option.layers_for(model.config.num_blocks))
     x, lengths = option.head_inputs(out)
     streams = option.batch_streams(out)
     for b in range(2):

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from emotion2vec.model.heads import GRUHead, SuperbHead, build_head, head_spec
+from emotion2vec.model.heads import GRUHead, SuperbHead, WeightedLayerSum, build_head, head_spec, layer_weights
 
 
 def _padded(lengths, dim, seed=0):
@@ -79,3 +79,92 @@ def test_build_head_from_specs():
         build_head({"input_dim": 3})
     with pytest.raises(ValueError, match="num_classes=3 but 2 labels"):
         build_head({"input_dim": 3, "labels": ["a", "b"], "num_classes": 3})
+
+
+# --- weighted layer sum (feature "weighted") -------------------------------------
+
+L, D = 3, 8
+
+
+def _stacked(lengths, seed=0):
+    """``[B, T, L*D]`` stacked blocks, zero past the lengths."""
+    return _padded(lengths, L * D, seed)
+
+
+def _weighted(kind, **options):
+    torch.manual_seed(0)
+    spec = {"type": kind, "input_dim": D, "num_classes": 3, "hidden": 6, "num_layers": 1,
+            "weighted_layers": L, **options}
+    return build_head(spec)
+
+
+def test_layer_weights_are_a_softmax_and_learn():
+    head = _weighted("superb")
+    assert isinstance(head.layer_sum, WeightedLayerSum) and head.input_width == L * D
+    assert torch.allclose(layer_weights(head), torch.full((L,), 1 / L))  # uniform start
+    with torch.no_grad():
+        head.layer_sum.logits.copy_(torch.tensor([2.0, -1.0, 0.5]))
+    weights = layer_weights(head)
+    assert torch.all(weights > 0) and float(weights.sum()) == pytest.approx(1.0, abs=1e-6)
+    x, lengths = _stacked([4, 2])
+    loss = torch.nn.functional.cross_entropy(head(x, lengths), torch.tensor([0, 2]))
+    loss.backward()
+    grad = head.layer_sum.logits.grad
+    assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+    before = layer_weights(head)
+    torch.optim.SGD(head.parameters(), lr=1.0).step()
+    assert not torch.allclose(layer_weights(head), before)
+    assert float(layer_weights(head).sum()) == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["superb", "linear", "gru"])
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_one_hot_weights_equal_the_last_layer(kind, layer_norm):
+    head = _weighted(kind, layer_norm=layer_norm).eval()
+    plain = build_head({"type": kind, "input_dim": D, "num_classes": 3, "hidden": 6,
+                        "num_layers": 1}).eval()
+    state = {k: v for k, v in head.state_dict().items() if not k.startswith("layer_sum.")}
+    plain.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        head.layer_sum.logits.copy_(torch.tensor([-1e9, -1e9, 0.0]))
+    assert layer_weights(head).tolist() == [0.0, 0.0, 1.0]
+    x, lengths = _stacked([5, 3])
+    last = x[..., (L - 1) * D:]
+    if layer_norm:
+        last = torch.nn.functional.layer_norm(last, (D,))
+    assert torch.allclose(head(x, lengths), plain(last, lengths), atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["superb", "gru"])
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_weighted_heads_ignore_padding(kind, layer_norm):
+    head = _weighted(kind, layer_norm=layer_norm).eval()
+    with torch.no_grad():
+        head.layer_sum.logits.copy_(torch.tensor([0.3, -0.7, 1.1]))
+    x, lengths = _stacked([5, 2, 4])
+    assert torch.all(head.layer_sum(x)[1, 2:] == 0)  # padding stays zero, normalised or not
+    batched = head(x, lengths)
+    for b, n in enumerate(lengths.tolist()):
+        assert torch.allclose(batched[b], head(x[b : b + 1, :n], torch.tensor([n]))[0], atol=1e-5)
+    noisy = x.clone()
+    noisy[1, 2:] = 100.0
+    assert torch.allclose(head(noisy, lengths), batched, atol=1e-5)
+
+
+def test_weighted_spec_round_trip_and_errors():
+    spec = head_spec({"type": "superb", "hidden": 4, "layer_norm": True, "input_norm": True},
+                     D, ["a", "b"], "weighted", weighted_layers=L)
+    assert spec["weighted_layers"] == L and spec["input_dim"] == D
+    head = build_head(spec)
+    assert head.layer_sum.layer_norm and head.input_mean.shape == (L * D,)  # standardised per block
+    rebuilt = build_head(json.loads(json.dumps(spec)))
+    rebuilt.load_state_dict(head.state_dict(), strict=True)
+    assert "layer_sum.logits" in head.state_dict()
+    with pytest.raises(ValueError, match=r"\[batch, steps, 24\] \(3 blocks x 8\)"):
+        head(torch.zeros(1, 2, D), torch.tensor([2]))
+    with pytest.raises(ValueError, match="needs the number of blocks"):
+        head_spec({}, D, ["a"], "weighted")
+    with pytest.raises(ValueError, match="needs the number of blocks"):
+        head_spec({}, D, ["a"], "frm", weighted_layers=3)
+    with pytest.raises(ValueError, match="layer_norm .* needs weighted_layers"):
+        build_head({"input_dim": D, "num_classes": 2, "layer_norm": True})

@@ -280,6 +280,32 @@ def test_downstream_head(fake_heads, tmp_path, wavs, feature, dim):
         assert torch.allclose(clf.classify_batch(wav)[0][0], probs[i], atol=1e-5)
 
 
+def test_weighted_downstream_head(tmp_path, wavs):
+    """feature weighted: the learned block weights travel in the head's state dict."""
+    from emotion2vec.inference import Emotion2vecClassifier, feature_layers, head_inputs
+    from emotion2vec.model.featurize import FeatureOption
+    from emotion2vec.model.heads import build_head, layer_weights
+
+    folder = _tiny_folder(tmp_path / "weighted", 0)  # 1 prenet + 2 main blocks
+    spec = FeatureOption.parse("weighted").head_spec({"type": "superb", "hidden": 8}, 32, 3, ["neu", "ang"])
+    torch.manual_seed(3)
+    head = build_head(spec).eval()
+    with torch.no_grad():
+        head.layer_sum.logits.copy_(torch.tensor([1.5, -0.5, 0.2]))
+    (folder / "downstream.json").write_text(json.dumps(spec))
+    torch.save(head.state_dict(), folder / "downstream_head.ckpt")
+    clf = Emotion2vecClassifier.from_hparams(source=folder)
+    assert torch.allclose(layer_weights(clf.mods.downstream_head), layer_weights(head))
+    padded, lens = _pad(wavs)
+    probs = clf.classify_batch(padded, lens)[0]
+    out = clf.extract_features(padded, lens, layers=feature_layers("weighted", 3))
+    assert torch.allclose(probs, torch.softmax(head(*head_inputs(out, "weighted")), dim=-1), atol=1e-6)
+    for i, wav in enumerate(wavs):
+        assert torch.allclose(clf.classify_batch(wav)[0][0], probs[i], atol=1e-5)
+    with pytest.raises(ValueError, match="pass num_blocks"):
+        feature_layers("weighted")
+
+
 def test_downstream_folder_errors(fake_heads, tmp_path, monkeypatch):
     from emotion2vec.inference import Emotion2vecClassifier
     from emotion2vec.model_folder import ModelFolderError
