@@ -713,7 +713,7 @@ def _log_duplicates(corpus: str, src: Path, files: Sequence[CorpusFile]) -> None
         return
     first = duplicated[0]
     logger.info(
-        "%s: %d utterance(s) found in more than one copy under %s (duplicate trees); "
+        "%s: %d file(s) found in more than one copy under %s (duplicate trees); "
         "using one copy of each, e.g. %s (also %s)",
         corpus,
         len(duplicated),
@@ -724,7 +724,10 @@ def _log_duplicates(corpus: str, src: Path, files: Sequence[CorpusFile]) -> None
 
 
 def probe_first(
-    found: CorpusFile, decode: bool, skips: SkipLog
+    found: CorpusFile,
+    decode: bool,
+    skips: SkipLog,
+    probe: Optional[Callable[[Path], float]] = None,
 ) -> Optional[Tuple[Path, float]]:
     """The first usable copy of an utterance and its duration.
 
@@ -739,6 +742,9 @@ def probe_first(
         Decode all samples instead of reading the header only.
     skips : SkipLog
         Receives the unusable copies.
+    probe : callable, optional
+        ``probe(path) -> seconds`` raising AudioError, instead of
+        :func:`probe_audio` (e.g. a decoder of another format).
 
     Returns
     -------
@@ -760,7 +766,7 @@ def probe_first(
     failed: List[AudioError] = []
     for path in (found.path, *found.copies):
         try:
-            duration = probe_audio(path, decode=decode)
+            duration = probe(path) if probe else probe_audio(path, decode=decode)
         except AudioError as error:
             failed.append(error)
             continue
