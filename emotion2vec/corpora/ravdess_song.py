@@ -25,6 +25,7 @@ from emotion2vec.corpora.ravdess import (
     EXTRA_COLUMNS,
     FILE_PATTERN,
     parse_ravdess_name,
+    ravdess_fields,
 )
 
 PathLike = Union[str, Path]
@@ -52,7 +53,8 @@ def parse_song_file(match, path: Path) -> Optional[Dict[str, str]]:
     Returns
     -------
     dict or None
-        ``ID, label, speaker, gender`` and the raw codes.
+        ``ID, label, speaker, gender`` and the raw codes
+        (:func:`emotion2vec.corpora.ravdess.ravdess_fields`).
 
     Raises
     ------
@@ -65,7 +67,8 @@ def parse_song_file(match, path: Path) -> Optional[Dict[str, str]]:
     >>> fields = parse_song_file(FILE_PATTERN.match(name), Path(name))
     >>> fields["label"], fields["speaker"], fields["gender"]
     ('fearful', 'Actor_24', 'F')
-    >>> parse_song_file(FILE_PATTERN.match("03-01-06-02-01-01-24.wav"), Path("x")) is None
+    >>> speech = "03-01-06-02-01-01-24.wav"
+    >>> parse_song_file(FILE_PATTERN.match(speech), Path(speech)) is None
     True
     """
     codes = parse_ravdess_name(path.name)
@@ -76,17 +79,7 @@ def parse_song_file(match, path: Path) -> Optional[Dict[str, str]]:
             f"emotion code {codes['emotion']} ({RAVDESS_EMOTIONS[codes['emotion']]}) "
             "does not occur in RAVDESS song"
         )
-    actor = int(codes["actor"])
-    return {
-        "ID": path.stem,
-        "label": SONG_EMOTIONS[codes["emotion"]],
-        "speaker": f"Actor_{actor:02d}",
-        "gender": "M" if actor % 2 else "F",
-        "emo_raw": codes["emotion"],
-        "intensity": codes["intensity"],
-        "statement": codes["statement"],
-        "repetition": codes["repetition"],
-    }
+    return ravdess_fields(codes, path.stem)
 
 
 SPEC = FileNameCorpus(
