@@ -226,6 +226,17 @@ def find_meld_csvs(src: Path, skips: SkipLog) -> Dict[str, Path]:
     ------
     PrepError
         One or more of the CSVs is missing.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> src = Path(tempfile.mkdtemp())
+    >>> for rel in ["MELD.Raw/train/train_sent_emo.csv", "MELD.Raw/dev_sent_emo.csv",
+    ...             "MELD.Raw/test_sent_emo.csv", "__MACOSX/MELD.Raw/._dev_sent_emo.csv"]:
+    ...     (src / rel).parent.mkdir(parents=True, exist_ok=True)
+    ...     _ = (src / rel).write_text("Speaker,Emotion,Dialogue_ID,Utterance_ID\\n")
+    >>> {k: v.relative_to(src).as_posix() for k, v in find_meld_csvs(src, SkipLog("MELD")).items()}
+    {'train': 'MELD.Raw/train/train_sent_emo.csv', 'dev': 'MELD.Raw/dev_sent_emo.csv', 'test': 'MELD.Raw/test_sent_emo.csv'}
     """
     found = {f.key: f for f in find_named_files(src, CSV_PATTERN, "MELD", skips, _csv_split)}
     missing = [f"{split}_sent_emo.csv" for split in SPLITS if split not in found]
@@ -276,6 +287,18 @@ def find_meld_clips(src: Path, skips: SkipLog) -> Dict[str, CorpusFile]:
     -------
     dict
         ``<split>/dia<D>_utt<U>`` -> the clip and its copies.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> src = Path(tempfile.mkdtemp())
+    >>> for rel in ["train/train_splits/dia0_utt1.mp4", "dev/dev_splits_complete/dia0_utt1.mp4",
+    ...             "output_repeated_splits_test/final_videos_testdia0_utt1.mp4",
+    ...             "output_repeated_splits_test/._dia0_utt1.mp4"]:
+    ...     (src / rel).parent.mkdir(parents=True, exist_ok=True)
+    ...     _ = (src / rel).write_bytes(b"mp4")
+    >>> sorted(find_meld_clips(src, SkipLog("MELD")))
+    ['dev/dia0_utt1', 'train/dia0_utt1']
     """
 
     def parse(match: re.Match, path: Path) -> Dict[str, str]:
@@ -326,6 +349,18 @@ def decode_clip(mp4: PathLike, wav: PathLike) -> float:
     ------
     AudioError
         The clip cannot be decoded, or ``wav`` exists but is unreadable.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "dia0_utt0.mp4").write_bytes(b"not an mp4 container")
+    >>> decode_clip(folder / "dia0_utt0.mp4", folder / "out" / "dia0_utt0.wav")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    emotion2vec.audio.io.AudioError: .../dia0_utt0.mp4: cannot decode audio (...)
+    >>> (folder / "out").exists()
+    False
     """
     wav = Path(wav)
     if wav.exists():

@@ -2,6 +2,7 @@
 EMOVO, CaFE, RAVDESS song) from fake trees in their real layouts
 (tests/fakes/<name>.py), and the shared helpers in corpora.common."""
 
+import dataclasses
 import json
 import logging
 import re
@@ -10,12 +11,14 @@ import pytest
 
 from emotion2vec import cli
 from emotion2vec.corpora import CORPORA, corpus_info, prepare_corpus
+from emotion2vec.corpora import savee
 from emotion2vec.corpora.common import (
     MANIFEST_COLUMNS,
     PrepError,
     SkipLog,
     find_named_files,
     marker_path,
+    prepare_by_file_name,
     read_manifest,
     release_summary,
 )
@@ -221,6 +224,20 @@ def test_literal_prepare_calls_for_the_consistency_check(fakes, tmp_path):
     }
     for name, call in calls.items():
         assert len(read_manifest(call(tmp_path / name))) == len(fakes[name].rows)
+
+
+def test_complete_copy_is_compared_with_the_release(fakes, tmp_path, caplog):
+    """A copy holding every file of the release (here: a release defined as
+    the fake's 32 names) gets its counts compared; the broken and the empty
+    file show up as differences."""
+    release = {"anger": 4, "disgust": 4, "fear": 4, "happiness": 4, "neutral": 8,
+               "sadness": 4, "surprise": 4}
+    spec = dataclasses.replace(savee.SPEC, expected=release)
+    with caplog.at_level(logging.INFO):
+        prepare_by_file_name(spec, fakes["savee"].src_dir, tmp_path, "test.savee_complete")
+    assert "SAVEE: 30 utterances, expected 32; differences: fear 3 (expected 4), " \
+           "happiness 3 (expected 4)" in caplog.text
+    assert "partial copy" not in caplog.text
 
 
 # ------------------------------------------------------------------ shared helpers
