@@ -191,3 +191,4 @@ def prepare_corpus(name: str, src_dir: PathLike, out_dir: PathLike, **kwargs) ->
 
 # Corpus modules register themselves on import.
 from emotion2vec.corpora import iemocap, ravdess  # noqa: E402,F401
+from emotion2vec.corpora import cafe, emodb, emovo, meld, ravdess_song, savee  # noqa: E402,F401

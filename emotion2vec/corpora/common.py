@@ -11,7 +11,13 @@
   asking for another output folder.
 * :class:`SkipLog` logs and collects the files a preparation skips, with
   the reason, and :func:`count_by` / :func:`log_counts` summarise classes
-  against the expected counts.
+  against the expected counts (:func:`release_summary`: only when the
+  whole release was found).
+* :func:`find_named_files` finds a corpus's files by basename at any depth
+  (junk skipped, duplicate copies kept once), :func:`probe_first` picks the
+  first usable copy, and :func:`prepare_by_file_name` is the whole
+  preparation of a corpus labelled by its file names (a
+  :class:`FileNameCorpus`).
 
 Every manifest starts with the columns of :data:`MANIFEST_COLUMNS`; a
 corpus adds its own columns after them.
@@ -24,7 +30,9 @@ import csv
 import json
 import logging
 import os
+import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import (
     Any,
@@ -579,3 +587,365 @@ def log_counts(
         detail,
     )
     return True
+
+
+# ---------------------------------------------------------------------------
+# Corpora labelled by their file names (one WAV per utterance)
+# ---------------------------------------------------------------------------
+
+#: ``parse(match, path)`` -> row fields (``ID``, ``label``, ``speaker``, ...),
+#: None for a file that is not part of the corpus; raises ValueError(reason)
+#: for a file that should be but cannot be used.
+ParseFn = Callable[[re.Match, Path], Optional[Dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    """One utterance found by its file name, with every copy of it.
+
+    Arguments
+    ---------
+    key : str
+        Utterance ID.
+    path : Path
+        The copy to use first (non-empty, shallowest, then path order).
+    fields : dict
+        Row fields parsed from the name (``ID``, ``label``, ...).
+    copies : tuple of Path
+        The other copies, in the order they are tried.
+    """
+
+    key: str
+    path: Path
+    fields: Dict[str, Any]
+    copies: Tuple[Path, ...] = ()
+
+
+def _stem_id(match: re.Match, path: Path) -> Dict[str, Any]:
+    return {"ID": path.stem}
+
+
+def find_named_files(
+    src_dir: PathLike,
+    pattern: re.Pattern,
+    corpus: str,
+    skips: SkipLog,
+    parse: Optional[ParseFn] = None,
+) -> List[CorpusFile]:
+    """Finds a corpus's files by basename at any depth, one entry per utterance.
+
+    Junk is ignored: any path component starting with ``.`` (AppleDouble
+    ``._x.wav``, ``.DS_Store``) and ``__MACOSX/``. Files whose basename does
+    not match ``pattern`` (or that ``parse`` rejects with None) are not part
+    of the corpus. Copies of one utterance (duplicate trees of mirrors, both
+    layouts of one corpus) are kept once: non-empty first, then the
+    shallowest, then in path order; the others stay available as fallbacks
+    (see :func:`probe_first`) and are logged in one line.
+
+    Arguments
+    ---------
+    src_dir : str or path
+        Folder to search recursively.
+    pattern : re.Pattern
+        Matched against each basename (``pattern.match``).
+    corpus : str
+        Corpus name for messages.
+    skips : SkipLog
+        Receives files ``parse`` refuses (ValueError) with the reason.
+    parse : callable, optional
+        ``parse(match, path) -> fields`` (``ID`` and the row's other
+        fields), None to ignore the file, ValueError to report it;
+        default: ``{"ID": stem}``.
+
+    Returns
+    -------
+    list of CorpusFile
+        Sorted by ID.
+
+    Example
+    -------
+    >>> import re, tempfile
+    >>> src = Path(tempfile.mkdtemp())
+    >>> for rel in ["a/x1.wav", "a/copy/x1.wav", "a/._x2.wav", "b/x2.wav", "b/notes.txt"]:
+    ...     (src / rel).parent.mkdir(parents=True, exist_ok=True)
+    ...     _ = (src / rel).write_bytes(b"RIFF")
+    >>> files = find_named_files(src, re.compile(r"^x\\d\\.wav$"), "demo", SkipLog("demo"))
+    >>> [(f.key, f.path.relative_to(src).as_posix(), len(f.copies)) for f in files]
+    [('x1', 'a/x1.wav', 1), ('x2', 'b/x2.wav', 0)]
+    """
+    src = Path(src_dir)
+    parse = parse or _stem_id
+    groups: Dict[str, List[Tuple[Tuple, Path, Dict[str, Any]]]] = {}
+    for dirpath, dirnames, filenames in os.walk(src):
+        dirnames[:] = sorted(d for d in dirnames if not is_hidden_path(d))
+        for name in sorted(filenames):
+            match = pattern.match(name)
+            if is_hidden_path(name) or match is None:
+                continue
+            path = Path(dirpath) / name
+            try:
+                fields = parse(match, path)
+            except ValueError as error:
+                skips.add(path, str(error))
+                continue
+            if fields is None:
+                continue
+            try:
+                empty = path.stat().st_size == 0
+            except OSError:  # a broken symlink: tried last, reported by the probe
+                empty = True
+            rel = path.relative_to(src)
+            order = (empty, len(rel.parts), rel.as_posix())
+            groups.setdefault(str(fields["ID"]), []).append((order, path, fields))
+    files = []
+    for key in sorted(groups):
+        ranked = sorted(groups[key], key=lambda item: item[0])
+        files.append(
+            CorpusFile(key, ranked[0][1], ranked[0][2], tuple(item[1] for item in ranked[1:]))
+        )
+    _log_duplicates(corpus, src, files)
+    return files
+
+
+def _log_duplicates(corpus: str, src: Path, files: Sequence[CorpusFile]) -> None:
+    duplicated = [f for f in files if f.copies]
+    if not duplicated:
+        return
+    first = duplicated[0]
+    logger.info(
+        "%s: %d file(s) found in more than one copy under %s (duplicate trees); "
+        "using one copy of each, e.g. %s (also %s)",
+        corpus,
+        len(duplicated),
+        src,
+        first.path,
+        ", ".join(str(p) for p in first.copies),
+    )
+
+
+def probe_first(
+    found: CorpusFile,
+    decode: bool,
+    skips: SkipLog,
+    probe: Optional[Callable[[Path], float]] = None,
+) -> Optional[Tuple[Path, float]]:
+    """The first usable copy of an utterance and its duration.
+
+    Every unusable copy tried is recorded in ``skips`` (when a later copy
+    works, the reason says which one was used instead).
+
+    Arguments
+    ---------
+    found : CorpusFile
+        The utterance and its copies.
+    decode : bool
+        Decode all samples instead of reading the header only.
+    skips : SkipLog
+        Receives the unusable copies.
+    probe : callable, optional
+        ``probe(path) -> seconds`` raising AudioError, instead of
+        :func:`probe_audio` (e.g. a decoder of another format).
+
+    Returns
+    -------
+    (Path, float) or None
+        The copy and its duration in seconds; None when no copy is usable.
+
+    Example
+    -------
+    >>> import tempfile, torch
+    >>> from emotion2vec.audio import write_audio
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = (root / "a.wav").write_bytes(b"broken")
+    >>> write_audio(root / "copy" / "a.wav", torch.zeros(8000))
+    >>> skips = SkipLog("demo")
+    >>> path, seconds = probe_first(CorpusFile("a", root / "a.wav", {}, (root / "copy" / "a.wav",)), False, skips)
+    >>> path.parent.name, seconds, len(skips)
+    ('copy', 0.5, 1)
+    """
+    failed: List[AudioError] = []
+    for path in (found.path, *found.copies):
+        try:
+            duration = probe(path) if probe else probe_audio(path, decode=decode)
+        except AudioError as error:
+            failed.append(error)
+            continue
+        for error in failed:
+            skips.add(error.path, f"{error.problem} (used the copy {path} instead)")
+        return path, duration
+    for error in failed:
+        skips.add_audio_error(error)
+    return None
+
+
+@dataclass(frozen=True)
+class FileNameCorpus:
+    """What :func:`prepare_by_file_name` needs to know about a corpus.
+
+    Arguments
+    ---------
+    name : str
+        Display name for messages (``"SAVEE"``).
+    csv_name : str
+        Manifest file name (``"savee.csv"``).
+    pattern : re.Pattern
+        Basename of an utterance file.
+    parse : callable
+        ``parse(match, path) -> fields`` (see :func:`find_named_files`);
+        the fields hold ``ID``, ``label``, ``speaker`` and optionally
+        ``gender``, ``session`` and the ``extra_columns``.
+    expected : mapping
+        Per-class utterance counts of the complete release.
+    extra_columns : tuple of str
+        Columns written after :data:`MANIFEST_COLUMNS`.
+    name_hint : str
+        How the files are named, for the "nothing found" message.
+    """
+
+    name: str
+    csv_name: str
+    pattern: re.Pattern
+    parse: ParseFn
+    expected: Mapping[str, int]
+    extra_columns: Tuple[str, ...] = ()
+    name_hint: str = ""
+
+
+def prepare_by_file_name(
+    spec: FileNameCorpus,
+    src_dir: PathLike,
+    out_dir: PathLike,
+    maker: str,
+    decode_audio: bool = False,
+) -> Path:
+    """Writes ``OUT_DIR/<csv_name>`` for a corpus labelled by its file names.
+
+    Files are found by basename at any depth (:func:`find_named_files`:
+    junk skipped, duplicate copies kept once), checked by reading their
+    header (or decoding them), and every unusable file is reported and
+    skipped. Audio stays where it is; ``emotion2vec.audio`` downmixes and
+    resamples to 16 kHz when it is read. Class counts are compared with the
+    release's when as many utterances were found by name as the release
+    has (a partial copy only gets its own counts). A second call reuses the
+    CSV; one that was not written by the same call is never overwritten.
+
+    Arguments
+    ---------
+    spec : FileNameCorpus
+        The corpus.
+    src_dir : str or path
+        Folder the corpus was extracted into.
+    out_dir : str or path
+        Output folder.
+    maker : str
+        Name of the corpus's preparation function (recorded in the marker).
+    decode_audio : bool
+        Decode every file to check it instead of reading headers.
+
+    Returns
+    -------
+    Path
+        The manifest CSV.
+
+    Raises
+    ------
+    PrepError
+        ``src_dir`` is not a folder, no usable file was found, or the CSV
+        must not be overwritten.
+
+    Example
+    -------
+    >>> import re, tempfile, torch
+    >>> from emotion2vec.audio import write_audio
+    >>> src = Path(tempfile.mkdtemp()) / "corpus"
+    >>> write_audio(src / "s1" / "s1_hap.wav", torch.zeros(16000))
+    >>> spec = FileNameCorpus(
+    ...     "Demo", "demo.csv", re.compile(r"^(s\\d)_(hap|sad)\\.wav$"),
+    ...     lambda m, p: {"ID": p.stem, "label": m.group(2), "speaker": m.group(1)},
+    ...     expected={"hap": 10, "sad": 10})
+    >>> csv_path = prepare_by_file_name(spec, src, src.parent / "out", "demo")
+    >>> print(csv_path.read_text().splitlines()[1])  # doctest: +ELLIPSIS
+    s1_hap,/.../s1_hap.wav,1.00000,hap,s1,,
+    """
+    src = Path(src_dir)
+    if not src.is_dir():
+        raise PrepError(f"{spec.name}: source folder {src} does not exist or is not a folder")
+    csv_path = Path(out_dir) / spec.csv_name
+    options = {"source": os.path.abspath(src), "decode_audio": bool(decode_audio)}
+    if check_prepared(csv_path, maker, options):
+        return csv_path
+    skips = SkipLog(spec.name)
+    files = find_named_files(src, spec.pattern, spec.name, skips, spec.parse)
+    rows = []
+    for found in files:
+        usable = probe_first(found, decode_audio, skips)
+        if usable is not None:
+            path, duration = usable
+            fields = {"gender": "", "session": "", **found.fields}
+            rows.append(dict(fields, wav=os.path.abspath(path), duration=duration))
+    skips.log_summary()
+    if not rows:
+        raise PrepError(
+            f"{spec.name}: no usable audio file named like {spec.name_hint or spec.pattern.pattern} "
+            f"under {src} ({len(skips)} skipped; see the warnings above)"
+        )
+    summary = release_summary(spec.name, rows, spec.expected, len(files))
+    summary["skipped"] = [list(item) for item in skips.items]
+    write_manifest(csv_path, rows, maker, options, spec.extra_columns, summary)
+    logger.info("%s: wrote %d utterances to %s", spec.name, len(rows), csv_path)
+    return csv_path
+
+
+def release_summary(
+    corpus: str,
+    rows: Sequence[Mapping[str, Any]],
+    expected: Mapping[str, int],
+    found: int,
+    title: str = "",
+) -> Dict[str, Any]:
+    """Logs the class counts, against the release's when it was all found.
+
+    Arguments
+    ---------
+    corpus : str
+        Corpus name for messages.
+    rows : sequence of mapping
+        The usable rows (``label`` and ``speaker`` columns).
+    expected : mapping
+        Per-class counts of the complete release.
+    found : int
+        Utterances found (by name or annotation) before checking the audio;
+        counts are compared only when ``found`` reaches the release's total.
+    title : str
+        What was counted (e.g. ``"split train"``).
+
+    Returns
+    -------
+    dict
+        ``utterances``, ``per_class``, ``per_speaker`` and
+        ``compared_to_release`` for the marker summary.
+
+    Example
+    -------
+    >>> rows = [dict(label="hap", speaker="s1"), dict(label="sad", speaker="s1")]
+    >>> release_summary("demo", rows, {"hap": 5, "sad": 5}, found=2)["compared_to_release"]
+    False
+    """
+    per_class = count_by(rows, "label")
+    release = sum(expected.values())
+    compared = found >= release
+    if compared:
+        log_counts(corpus, per_class, expected, title)
+    else:
+        log_counts(corpus, per_class, None, title)
+        logger.info(
+            "%s%s: %d of the release's %d utterances found (a partial copy); "
+            "counts not compared with the release",
+            corpus, f" {title}" if title else "", found, release,
+        )
+    return {
+        "utterances": len(rows),
+        "per_class": per_class,
+        "per_speaker": count_by(rows, "label", group="speaker"),
+        "compared_to_release": compared,
+    }

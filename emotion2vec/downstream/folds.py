@@ -13,6 +13,9 @@ objects holding sorted utterance IDs:
 * ``random_kfold`` (:func:`random_kfold`): shuffle once, cut into k
   chunks; fold i tests on chunk i and validates on chunk i+1 (mod k).
 * ``predefined`` (:func:`predefined_split`): official train/valid/test.
+* ``column_folds`` (:func:`column_folds`): fixed folds given by a manifest
+  column (e.g. EmoBox's speaker groups); valid = a random ``valid_ratio``
+  of the other folds.
 
 ``valid_is_test=True`` gives the paper's "*" variant: valid = test and
 the whole non-test pool trains. Every fold checks itself on creation (ID
@@ -231,24 +234,95 @@ def leave_one_session_out(
     >>> [(f.name, f.sizes()) for f in leave_one_session_out(rows)]
     [('session1', (16, 4, 10)), ('session2', (16, 4, 10)), ('session3', (16, 4, 10))]
     """
-    session_of = _column(rows, "session")
-    sessions = sorted(set(session_of.values()), key=_natural_key)
-    if len(sessions) < 2:
-        raise FoldError(f"leave-one-session-out needs at least 2 sessions, found {sessions}")
+    speaker_checked = all("speaker" in row and row["speaker"] not in (None, "") for row in rows)
+    return _leave_one_value_out(
+        rows, "session", "session", valid_ratio, seed, valid_is_test,
+        disjoint=("speaker",) if speaker_checked else (), what="sessions",
+    )
+
+
+def column_folds(
+    rows: Rows,
+    column: str = "fold",
+    valid_ratio: float = 0.2,
+    seed: int = 42,
+    valid_is_test: bool = False,
+    disjoint: Sequence[str] = (),
+) -> List[Fold]:
+    """Fixed folds given by a manifest column: one fold per value.
+
+    Fold v tests on the rows whose ``column`` is v and trains on the others,
+    with a random ``valid_ratio`` of the training pool validating (one
+    generator across folds, as :func:`leave_one_session_out`). This
+    expresses published fold lists, e.g. EmoBox's speaker groups, which a
+    corpus preparation writes into a column such as ``emobox_fold``.
+
+    Arguments
+    ---------
+    rows : sequence of mapping
+        Manifest rows with ``ID`` and ``column``.
+    column : str
+        Column holding the fold of each row.
+    valid_ratio : float
+        Fraction of the training pool used for validation.
+    seed : int
+        Seed of the generator shared by all folds.
+    valid_is_test : bool
+        Validate on the test fold and train on all other rows.
+    disjoint : sequence of str
+        Columns (e.g. ``speaker``) whose values must not occur in both
+        train and test of a fold; a leak raises :class:`FoldError`.
+
+    Returns
+    -------
+    list of Fold
+        Named ``fold<v>``, in natural order of the values.
+
+    Example
+    -------
+    >>> rows = [dict(ID=f"u{i}", speaker=f"s{i % 4}", emobox_fold=str(i % 2 + 1))
+    ...         for i in range(20)]
+    >>> folds = column_folds(rows, "emobox_fold", disjoint=["speaker"])
+    >>> [(f.name, f.sizes()) for f in folds]
+    [('fold1', (8, 2, 10)), ('fold2', (8, 2, 10))]
+    """
+    return _leave_one_value_out(
+        rows, column, "fold", valid_ratio, seed, valid_is_test, disjoint=tuple(disjoint),
+        what=f"values of {column!r} (folds)",
+    )
+
+
+def _leave_one_value_out(
+    rows: Rows,
+    column: str,
+    prefix: str,
+    valid_ratio: float,
+    seed: int,
+    valid_is_test: bool,
+    disjoint: Sequence[str] = (),
+    what: str = "values",
+) -> List[Fold]:
+    """Folds testing on each value of ``column`` in turn (see the callers)."""
+    value_of = _column(rows, column)
+    values = sorted(set(value_of.values()), key=_natural_key)
+    if len(values) < 2:
+        raise FoldError(
+            f"leave-one-{column}-out needs at least 2 {what}, found {values}"
+        )
     rng = np.random.default_rng(seed)
-    ids = sorted(session_of)
+    ids = sorted(value_of)
     folds = []
-    for session in sessions:
-        test = [i for i in ids if session_of[i] == session]
-        pool = [i for i in ids if session_of[i] != session]
+    for value in values:
+        test = [i for i in ids if value_of[i] == value]
+        pool = [i for i in ids if value_of[i] != value]
         if valid_is_test:
             train, valid = pool, test
         else:
             train, valid = _random_valid(pool, valid_ratio, rng)
-        folds.append(Fold(f"session{session}", train, valid, test, valid_is_test))
-    _check_rows_groups(folds, session_of, "session")
-    if all("speaker" in row and row["speaker"] not in (None, "") for row in rows):
-        _check_rows_groups(folds, _column(rows, "speaker"), "speaker")
+        folds.append(Fold(f"{prefix}{value}", train, valid, test, valid_is_test))
+    _check_rows_groups(folds, value_of, column)
+    for group in disjoint:
+        _check_rows_groups(folds, _column(rows, group), group)
     return folds
 
 
@@ -371,14 +445,21 @@ def _valid_speaker_picker(rows, valid, speakers, speaker_of) -> Callable[[str], 
 
 
 def random_kfold(
-    rows: Rows, k: int = 10, seed: int = 42, valid_is_test: bool = False
+    rows: Rows,
+    k: int = 10,
+    seed: int = 42,
+    valid_is_test: bool = False,
+    valid_ratio: Optional[float] = None,
 ) -> List[Fold]:
     """Random k-fold CV with 80/10/10-style train/valid/test (for k=10).
 
     The IDs (sorted) are shuffled once with ``seed`` and cut into ``k``
     near-equal chunks; fold i tests on chunk i, validates on chunk
     (i + 1) mod k and trains on the rest, so every utterance is tested
-    exactly once. Speaker-dependent by design.
+    exactly once. Speaker-dependent by design. With ``valid_ratio`` the
+    validation set is instead a random fraction of the other k-1 chunks
+    (drawn by the same generator, continuing across folds), e.g. RAVDESS
+    song's 5 folds with 10 % of the training pool validating.
 
     Arguments
     ---------
@@ -390,6 +471,9 @@ def random_kfold(
         Shuffle seed.
     valid_is_test : bool
         Validate on the test chunk and train on the other k-1 chunks.
+    valid_ratio : float, optional
+        Validate on this random fraction of the other k-1 chunks instead of
+        chunk i+1 (not with ``valid_is_test``).
 
     Returns
     -------
@@ -401,21 +485,32 @@ def random_kfold(
     >>> rows = [dict(ID=f"u{i:02d}") for i in range(25)]
     >>> [f.sizes() for f in random_kfold(rows, k=5)]
     [(15, 5, 5), (15, 5, 5), (15, 5, 5), (15, 5, 5), (15, 5, 5)]
+    >>> [f.sizes() for f in random_kfold(rows, k=5, valid_ratio=0.1)][:2]
+    [(18, 2, 5), (18, 2, 5)]
     """
     ids = _ids(rows)
-    if k < (2 if valid_is_test else 3):
-        raise FoldError(f"random_kfold needs k >= 3 (k >= 2 with valid_is_test), got k={k}")
+    if k < (2 if valid_is_test or valid_ratio is not None else 3):
+        raise FoldError(
+            f"random_kfold needs k >= 3 (k >= 2 with valid_is_test or valid_ratio), got k={k}"
+        )
+    if valid_is_test and valid_ratio is not None:
+        raise FoldError("random_kfold: give valid_is_test or valid_ratio, not both")
     if len(ids) < k:
         raise FoldError(f"cannot make {k} folds from {len(ids)} utterances")
-    order = np.random.default_rng(seed).permutation(len(ids))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(ids))
     chunks = [[ids[i] for i in chunk] for chunk in np.array_split(order, k)]
     width = max(2, len(str(k)))
     folds = []
     for i in range(k):
         test = chunks[i]
-        valid = test if valid_is_test else chunks[(i + 1) % k]
-        skip = {i} if valid_is_test else {i, (i + 1) % k}
-        train = [utt for j, chunk in enumerate(chunks) if j not in skip for utt in chunk]
+        if valid_ratio is not None:
+            pool = sorted(utt for j, chunk in enumerate(chunks) if j != i for utt in chunk)
+            train, valid = _random_valid(pool, valid_ratio, rng)
+        else:
+            valid = test if valid_is_test else chunks[(i + 1) % k]
+            skip = {i} if valid_is_test else {i, (i + 1) % k}
+            train = [utt for j, chunk in enumerate(chunks) if j not in skip for utt in chunk]
         folds.append(Fold(f"fold{i + 1:0{width}d}", train, valid, test, valid_is_test))
     return folds
 
@@ -489,6 +584,7 @@ PROTOCOLS: Dict[str, Callable[..., List[Fold]]] = {
     "loso_speaker": leave_one_speaker_out,
     "random_kfold": random_kfold,
     "predefined": predefined_split,
+    "column_folds": column_folds,
 }
 """Protocol name -> fold generator."""
 
@@ -499,7 +595,8 @@ def make_folds(protocol: str, rows: Rows, **kwargs) -> List[Fold]:
     Arguments
     ---------
     protocol : str
-        ``loso_session``, ``loso_speaker``, ``random_kfold`` or ``predefined``.
+        ``loso_session``, ``loso_speaker``, ``random_kfold``, ``predefined``
+        or ``column_folds``.
     rows : sequence of mapping
         Manifest rows.
     **kwargs
@@ -517,7 +614,7 @@ def make_folds(protocol: str, rows: Rows, **kwargs) -> List[Fold]:
     >>> make_folds("loso", rows)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown protocol 'loso'; use one of: loso_session, loso_speaker, ...
+    ValueError: unknown protocol 'loso'; use one of: ...loso_session, loso_speaker, ...
     """
     if protocol not in PROTOCOLS:
         raise ValueError(

@@ -8,6 +8,7 @@ from emotion2vec.corpora.iemocap import prepare_iemocap
 from emotion2vec.downstream.folds import (
     Fold,
     FoldError,
+    column_folds,
     leave_one_session_out,
     leave_one_speaker_out,
     make_folds,
@@ -190,6 +191,58 @@ def test_random_kfold_uneven_determinism_and_valid_is_test():
         random_kfold(rows, k=2)
     with pytest.raises(FoldError, match="cannot make"):
         random_kfold(rows[:3], k=5)
+
+
+def test_random_kfold_valid_ratio_takes_part_of_the_training_pool():
+    rows = [{"ID": f"u{i:03d}"} for i in range(50)]
+    plain = random_kfold(rows, k=5, seed=3)
+    folds = random_kfold(rows, k=5, seed=3, valid_ratio=0.1)
+    assert [f.test_ids for f in folds] == [f.test_ids for f in plain]  # same chunks
+    rng = np.random.default_rng(3)
+    rng.permutation(50)  # the chunk shuffle comes first
+    for fold in folds:
+        pool = sorted(all_ids(rows) - set(fold.test_ids))
+        assert fold.sizes() == (36, 4, 10)
+        order = rng.permutation(len(pool))
+        assert list(fold.valid_ids) == sorted(pool[i] for i in order[36:])
+    assert random_kfold(rows, k=2, valid_ratio=0.2)[0].sizes() == (20, 5, 25)
+    with pytest.raises(FoldError, match="not both"):
+        random_kfold(rows, k=5, valid_ratio=0.1, valid_is_test=True)
+    with pytest.raises(FoldError, match="valid_ratio"):
+        random_kfold(rows, k=5, valid_ratio=1.0)
+
+
+# ---------------------------------------------------------------- column folds
+
+
+def test_column_folds_emobox_style_speaker_groups():
+    groups = {"1": ["01", "07"], "2": ["02", "04"], "3": ["03", "05"]}
+    fold_of = {spk: fold for fold, spks in groups.items() for spk in spks}
+    rows = [
+        {"ID": f"{spk}-{n}", "speaker": spk, "emobox_fold": fold_of[spk]}
+        for spk in sorted(fold_of)
+        for n in range(10)
+    ]
+    folds = make_folds("column_folds", rows, column="emobox_fold", disjoint=["speaker"])
+    assert [f.name for f in folds] == ["fold1", "fold2", "fold3"]
+    for fold, (name, speakers) in zip(folds, groups.items()):
+        assert speakers_of(rows, fold.test_ids) == set(speakers)
+        assert fold.sizes() == (32, 8, 20)  # int(0.8 * 40) train, the rest valid
+        assert not speakers_of(rows, fold.train_ids) & set(speakers)
+    assert folds == column_folds(list(reversed(rows)), "emobox_fold", disjoint=["speaker"])
+    star = column_folds(rows, "emobox_fold", valid_is_test=True)
+    assert all(f.valid_ids == f.test_ids and len(f.train_ids) == 40 for f in star)
+
+
+def test_column_folds_errors():
+    rows = [{"ID": f"u{i}", "speaker": f"s{i % 3}", "fold": str(i % 2)} for i in range(12)]
+    with pytest.raises(FoldError, match=r"speaker\(s\) .* in both train and test"):
+        column_folds(rows, disjoint=["speaker"])
+    assert len(column_folds(rows)) == 2  # no disjointness asked for
+    with pytest.raises(FoldError, match="has no 'emobox_fold' value"):
+        column_folds(rows, "emobox_fold")
+    with pytest.raises(FoldError, match="at least 2 values of 'fold'"):
+        column_folds([dict(r, fold="1") for r in rows])
 
 
 # ---------------------------------------------------------------- predefined
