@@ -1,7 +1,7 @@
 """Corpus preparation: one module per corpus, found through a registry.
 
 Each corpus module defines ``prepare_<corpus>(src_dir, out_dir, **options)``
-that writes ``OUT_DIR/<corpus>.csv`` (see :mod:`emotion2vec.corpora.common`
+that writes ``OUT_DIR/<corpus>.csv`` (see :mod:`emotion2vec.corpora.manifest`
 for the manifest format and the re-run rules) and registers it under a
 short name with :func:`register_corpus`::
 
@@ -190,5 +190,19 @@ def prepare_corpus(name: str, src_dir: PathLike, out_dir: PathLike, **kwargs) ->
 
 
 # Corpus modules register themselves on import.
-from emotion2vec.corpora import iemocap, ravdess  # noqa: E402,F401
-from emotion2vec.corpora import cafe, emodb, emovo, meld, ravdess_song, savee  # noqa: E402,F401
+from emotion2vec.corpora import (  # noqa: E402,F401
+    aesdd,
+    cafe,
+    emodb,
+    emovo,
+    iemocap,
+    m3ed,
+    meld,
+    ravdess,
+    ravdess_song,
+    resd,
+    savee,
+    shemo,
+    subesco,
+    urdu,
+)

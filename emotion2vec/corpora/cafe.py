@@ -9,8 +9,9 @@ intensity ``I`` 1 low / 2 high, sentence ``S`` 1-6) at any depth of
 (peur), ``S`` surprise, ``T`` sadness (tristesse). Both releases extracted
 side by side are kept once per utterance. Writes ``OUT_DIR/cafe.csv`` with
 ``ID, wav, duration, label, speaker, gender, session`` plus ``emo_raw``,
-``intensity``, ``sentence`` and ``emobox_fold`` (EmoBox's fixed
-speaker-group fold, 1-3); the audio stays where it is.
+``intensity`` and ``sentence``; the audio stays where it is. EmoBox's 3
+speaker-independent folds are registered as the ``fixed_folds`` protocol's
+speaker groups (:data:`EMOBOX_SPEAKER_GROUPS`).
 
 Authors
  * emotion2vec-sb contributors
@@ -18,10 +19,10 @@ Authors
 
 import re
 from pathlib import Path
-from typing import Dict, Union
+from typing import Dict, Optional, Union
 
 from emotion2vec.corpora import register_corpus
-from emotion2vec.corpora.common import FileNameCorpus, prepare_by_file_name
+from emotion2vec.corpora.named import FileNameCorpus, prepare_by_file_name
 
 PathLike = Union[str, Path]
 
@@ -35,17 +36,18 @@ EXPECTED_COUNTS = {label: 144 for label in EMOTIONS.values()} | {"neutral": 72}
 """Per-class counts of the release: 12 actors x 6 sentences x 2 intensities
 (neutral: 1 intensity), 936 files."""
 
-EMOBOX_FOLDS = {
-    "1": ("01", "07", "08", "10"),
-    "2": ("02", "04", "09", "12"),
-    "3": ("03", "05", "06", "11"),
-}
-"""EmoBox's 3 speaker-independent folds (fold -> actors)."""
+ACTORS = tuple(f"{actor:02d}" for actor in range(1, 13))
+"""The 12 actors (odd numbers male, even female)."""
 
-_FOLD_OF_ACTOR = {actor: fold for fold, actors in EMOBOX_FOLDS.items() for actor in actors}
+EMOBOX_SPEAKER_GROUPS = (
+    ("01", "07", "08", "10"),
+    ("02", "04", "09", "12"),
+    ("03", "05", "06", "11"),
+)
+"""EmoBox's 3 speaker-independent folds of 4 actors (speaker IDs as in the manifest)."""
 
 FILE_PATTERN = re.compile(r"^(\d{2})-([CDJNPST])-([12])-([1-6])\.wav$", re.IGNORECASE)
-EXTRA_COLUMNS = ("emo_raw", "intensity", "sentence", "emobox_fold")
+EXTRA_COLUMNS = ("emo_raw", "intensity", "sentence")
 
 
 def parse_cafe_file(match: re.Match, path: Path) -> Dict[str, str]:
@@ -61,8 +63,7 @@ def parse_cafe_file(match: re.Match, path: Path) -> Dict[str, str]:
     Returns
     -------
     dict
-        ``ID, label, speaker, gender, emo_raw, intensity, sentence,
-        emobox_fold``.
+        ``ID, label, speaker, gender, emo_raw, intensity, sentence``.
 
     Raises
     ------
@@ -73,12 +74,12 @@ def parse_cafe_file(match: re.Match, path: Path) -> Dict[str, str]:
     -------
     >>> name = "07-J-2-4.wav"
     >>> fields = parse_cafe_file(FILE_PATTERN.match(name), Path("ColŠre") / name)
-    >>> fields["label"], fields["speaker"], fields["gender"], fields["emobox_fold"]
-    ('happiness', '07', 'M', '1')
+    >>> fields["label"], fields["speaker"], fields["gender"], fields["intensity"]
+    ('happiness', '07', 'M', '2')
     """
     actor, letter, intensity, sentence = match.groups()
     letter = letter.upper()
-    if actor not in _FOLD_OF_ACTOR:
+    if actor not in ACTORS:
         raise ValueError(f"CaFE has no actor {actor} (actors 01-12)")
     return {
         "ID": f"{actor}-{letter}-{intensity}-{sentence}",
@@ -88,7 +89,6 @@ def parse_cafe_file(match: re.Match, path: Path) -> Dict[str, str]:
         "emo_raw": letter,
         "intensity": intensity,
         "sentence": sentence,
-        "emobox_fold": _FOLD_OF_ACTOR[actor],
     }
 
 
@@ -109,14 +109,21 @@ SPEC = FileNameCorpus(
     protocols={
         # Paper: random 10-fold, 80/10/10 (speaker-dependent).
         "random_kfold": {"k": 10, "valid_is_test": False, "seed": 42},
-        # EmoBox: 3 fixed folds of 4 actors, 20 % of train validates.
-        "column_folds": {
-            "column": "emobox_fold", "valid_ratio": 0.2, "seed": 42,
-            "valid_is_test": False, "disjoint": ["speaker"],
+        # EmoBox: 3 speaker-independent folds of 4 actors, 20 % of train validates.
+        "fixed_folds": {
+            "groups": [list(group) for group in EMOBOX_SPEAKER_GROUPS],
+            "valid_ratio": 0.2,
+            "valid_is_test": False,
+            "seed": 42,
         },
     },
 )
-def prepare_cafe(src_dir: PathLike, out_dir: PathLike, decode_audio: bool = False) -> Path:
+def prepare_cafe(
+    src_dir: PathLike,
+    out_dir: PathLike,
+    decode_audio: bool = False,
+    compare_to_release: Optional[bool] = None,
+) -> Path:
     """Writes ``OUT_DIR/cafe.csv`` from an extracted CaFE release (48 or 192 kHz).
 
     Arguments
@@ -127,6 +134,9 @@ def prepare_cafe(src_dir: PathLike, out_dir: PathLike, decode_audio: bool = Fals
         Output folder.
     decode_audio : bool
         Decode every file to check it instead of reading headers.
+    compare_to_release : bool, optional
+        Compare the class counts with the release's (default: only when at
+        least 90 % of the release was found).
 
     Returns
     -------
@@ -140,8 +150,9 @@ def prepare_cafe(src_dir: PathLike, out_dir: PathLike, decode_audio: bool = Fals
     >>> src = Path(tempfile.mkdtemp()) / "CaFE_48k"
     >>> write_audio(src / "Neutre" / "12-N-1-6.wav", torch.zeros(4800), sr=48000)
     >>> print(prepare_cafe(src, src.parent / "out").read_text().splitlines()[1])  # doctest: +ELLIPSIS
-    12-N-1-6,/.../12-N-1-6.wav,0.10000,neutral,12,F,,N,1,6,2
+    12-N-1-6,/.../12-N-1-6.wav,0.10000,neutral,12,F,,N,1,6
     """
     return prepare_by_file_name(
-        SPEC, src_dir, out_dir, f"{__name__}.prepare_cafe", decode_audio
+        SPEC, src_dir, out_dir, f"{__name__}.prepare_cafe", decode_audio,
+        compare_to_release,
     )

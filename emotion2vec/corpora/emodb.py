@@ -16,10 +16,10 @@ Authors
 
 import re
 from pathlib import Path
-from typing import Dict, Union
+from typing import Dict, Optional, Union
 
 from emotion2vec.corpora import register_corpus
-from emotion2vec.corpora.common import FileNameCorpus, prepare_by_file_name
+from emotion2vec.corpora.named import FileNameCorpus, prepare_by_file_name
 
 PathLike = Union[str, Path]
 
@@ -108,7 +108,12 @@ SPEC = FileNameCorpus(
         "loso_speaker": {"valid": "next_speaker", "valid_is_test": False, "seed": 42},
     },
 )
-def prepare_emodb(src_dir: PathLike, out_dir: PathLike, decode_audio: bool = False) -> Path:
+def prepare_emodb(
+    src_dir: PathLike,
+    out_dir: PathLike,
+    decode_audio: bool = False,
+    compare_to_release: Optional[bool] = None,
+) -> Path:
     """Writes ``OUT_DIR/emodb.csv`` from an extracted EmoDB ``download.zip``.
 
     Arguments
@@ -119,6 +124,9 @@ def prepare_emodb(src_dir: PathLike, out_dir: PathLike, decode_audio: bool = Fal
         Output folder.
     decode_audio : bool
         Decode every file to check it instead of reading headers.
+    compare_to_release : bool, optional
+        Compare the class counts with the release's (default: only when at
+        least 90 % of the release was found).
 
     Returns
     -------
@@ -135,5 +143,6 @@ def prepare_emodb(src_dir: PathLike, out_dir: PathLike, decode_audio: bool = Fal
     16b10Wb,/.../16b10Wb.wav,0.20000,anger,16,F,,W,b10,b
     """
     return prepare_by_file_name(
-        SPEC, src_dir, out_dir, f"{__name__}.prepare_emodb", decode_audio
+        SPEC, src_dir, out_dir, f"{__name__}.prepare_emodb", decode_audio,
+        compare_to_release,
     )

@@ -18,10 +18,10 @@ Authors
 
 import re
 from pathlib import Path
-from typing import Dict, Union
+from typing import Dict, Optional, Union
 
 from emotion2vec.corpora import register_corpus
-from emotion2vec.corpora.common import FileNameCorpus, prepare_by_file_name
+from emotion2vec.corpora.named import FileNameCorpus, prepare_by_file_name
 
 PathLike = Union[str, Path]
 
@@ -96,7 +96,12 @@ SPEC = FileNameCorpus(
         "loso_speaker": {"valid": "random", "valid_ratio": 0.2, "valid_is_test": False, "seed": 42},
     },
 )
-def prepare_emovo(src_dir: PathLike, out_dir: PathLike, decode_audio: bool = False) -> Path:
+def prepare_emovo(
+    src_dir: PathLike,
+    out_dir: PathLike,
+    decode_audio: bool = False,
+    compare_to_release: Optional[bool] = None,
+) -> Path:
     """Writes ``OUT_DIR/emovo.csv`` from an extracted EMOVO zip.
 
     Arguments
@@ -107,6 +112,9 @@ def prepare_emovo(src_dir: PathLike, out_dir: PathLike, decode_audio: bool = Fal
         Output folder.
     decode_audio : bool
         Decode every file to check it instead of reading headers.
+    compare_to_release : bool, optional
+        Compare the class counts with the release's (default: only when at
+        least 90 % of the release was found).
 
     Returns
     -------
@@ -123,5 +131,6 @@ def prepare_emovo(src_dir: PathLike, out_dir: PathLike, decode_audio: bool = Fal
     tri-m2-n5,/.../tri-m2-n5.wav,0.10000,sadness,m2,M,,tri,n5
     """
     return prepare_by_file_name(
-        SPEC, src_dir, out_dir, f"{__name__}.prepare_emovo", decode_audio
+        SPEC, src_dir, out_dir, f"{__name__}.prepare_emovo", decode_audio,
+        compare_to_release,
     )

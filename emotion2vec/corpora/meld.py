@@ -46,18 +46,9 @@ from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 from emotion2vec.audio import SAMPLE_RATE, AudioError, read_media, write_audio
 from emotion2vec.corpora import register_corpus
-from emotion2vec.corpora.common import (
-    CorpusFile,
-    PrepError,
-    SkipLog,
-    check_prepared,
-    count_by,
-    find_named_files,
-    probe_audio,
-    probe_first,
-    release_summary,
-    write_manifest,
-)
+from emotion2vec.corpora.common import PrepError, SkipLog
+from emotion2vec.corpora.files import CorpusFile, find_named_files, probe_audio, probe_first
+from emotion2vec.corpora.manifest import audio_row, check_prepared, finish_manifest
 from emotion2vec.fileutils import sha256_file, staged_file
 
 logger = logging.getLogger(__name__)
@@ -441,13 +432,12 @@ def _collect_rows(
                 name = utt_id.split("/", 1)[1]
                 skips.add(f"{where} ({utt_id})", f"no clip {name}.mp4 in the {split} clip folder")
                 continue
-            usable = probe_first(clip, True, skips, probe=decode)
+            usable = probe_first(clip.paths, skips, probe=decode)
             if usable is None:
                 continue
             mp4, duration = usable
-            wav = _wav_path(src, out, mp4)
-            rows.append(dict(fields, wav=os.path.abspath(wav), duration=duration,
-                             source=os.path.abspath(mp4)))
+            fields["source"] = os.path.abspath(mp4)
+            rows.append(audio_row(fields, _wav_path(src, out, mp4), duration))
             if len(rows) % 1000 == 0:
                 logger.info("MELD: %d clips decoded or reused", len(rows))
     return rows, annotated
@@ -514,24 +504,13 @@ def prepare_meld(src_dir: PathLike, out_dir: PathLike) -> Path:
         logger.info("MELD: ignoring %d final_videos_test*.mp4 clips (no annotation row)", extras)
     logger.info("MELD: decoding clips into %s (reusing earlier decodes)", out / AUDIO_DIR)
     rows, annotated = _collect_rows(src, out, csvs, clips, skips)
-    skips.log_summary()
-    if not rows:
-        raise PrepError(f"MELD: no usable utterance under {src} ({len(skips)} skipped)")
-    per_split = {}
-    for split in SPLITS:
-        split_rows = [row for row in rows if row["split"] == SPLIT_VALUES[split]]
-        found = release_summary("MELD", split_rows, EXPECTED_COUNTS[split], annotated[split], split)
-        per_split[split] = found["per_class"]
     summary = {
-        "utterances": len(rows),
         "annotated_rows": annotated,
-        "per_class": count_by(rows, "label"),
-        "per_split": per_split,
-        "speakers": len({row["speaker"] for row in rows}),
         "ignored_extra_clips": extras,
         "known_unusable_in_release": KNOWN_UNUSABLE,
-        "skipped": [list(item) for item in skips.items],
     }
-    write_manifest(csv_path, rows, maker, options, EXTRA_COLUMNS, summary)
-    logger.info("MELD: wrote %d utterances to %s", len(rows), csv_path)
-    return csv_path
+    return finish_manifest(
+        csv_path, rows, maker, options, "MELD", skips, EXTRA_COLUMNS,
+        expected={SPLIT_VALUES[split]: EXPECTED_COUNTS[split] for split in SPLITS},
+        found=sum(annotated.values()), group="split", summary=summary,
+    )

@@ -20,16 +20,9 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 from emotion2vec.corpora import register_corpus
-from emotion2vec.corpora.common import (
-    PrepError,
-    SkipLog,
-    check_prepared,
-    count_by,
-    find_named_files,
-    log_counts,
-    probe_first,
-    write_manifest,
-)
+from emotion2vec.corpora.common import PrepError, SkipLog
+from emotion2vec.corpora.files import find_named_files, probe_first
+from emotion2vec.corpora.manifest import check_prepared, count_by, log_counts, write_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -210,7 +203,7 @@ def prepare_ravdess(
     skips = SkipLog("RAVDESS")
     rows: List[Dict] = []
     for found in find_named_files(src, FILE_PATTERN, "RAVDESS", skips, _speech_parser(keep)):
-        usable = probe_first(found, decode_audio, skips)
+        usable = probe_first(found.paths, skips, decode_audio)
         if usable is not None:
             path, duration = usable
             rows.append(dict(found.fields, wav=str(path.resolve()), duration=duration))
@@ -234,7 +227,7 @@ def prepare_ravdess(
         "utterances": len(rows),
         "per_class": count_by(rows, "label"),
         "per_speaker": count_by(rows, "label", group="speaker"),
-        "skipped": [list(item) for item in skips.items],
+        **skips.summary(),
     }
     write_manifest(csv_path, rows, maker, options, EXTRA_COLUMNS, summary)
     logger.info("RAVDESS: wrote %d utterances to %s", len(rows), csv_path)

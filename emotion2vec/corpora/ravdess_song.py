@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Dict, Optional, Union
 
 from emotion2vec.corpora import register_corpus
-from emotion2vec.corpora.common import FileNameCorpus, prepare_by_file_name
+from emotion2vec.corpora.named import FileNameCorpus, prepare_by_file_name
 from emotion2vec.corpora.ravdess import (
     EMOTIONS as RAVDESS_EMOTIONS,
     EXPECTED_PER_ACTOR,
@@ -104,7 +104,10 @@ SPEC = FileNameCorpus(
     },
 )
 def prepare_ravdess_song(
-    src_dir: PathLike, out_dir: PathLike, decode_audio: bool = False
+    src_dir: PathLike,
+    out_dir: PathLike,
+    decode_audio: bool = False,
+    compare_to_release: Optional[bool] = None,
 ) -> Path:
     """Writes ``OUT_DIR/ravdess_song.csv`` from the RAVDESS song release.
 
@@ -116,6 +119,9 @@ def prepare_ravdess_song(
         Output folder.
     decode_audio : bool
         Decode every file to check it instead of reading headers.
+    compare_to_release : bool, optional
+        Compare the class counts with the release's (default: only when at
+        least 90 % of the release was found).
 
     Returns
     -------
@@ -133,5 +139,6 @@ def prepare_ravdess_song(
     ['03-02-02-01-01-01-03,/.../03-02-02-01-01-01-03.wav,0.10000,calm,Actor_03,M,,02,01,01,01']
     """
     return prepare_by_file_name(
-        SPEC, src_dir, out_dir, f"{__name__}.prepare_ravdess_song", decode_audio
+        SPEC, src_dir, out_dir, f"{__name__}.prepare_ravdess_song", decode_audio,
+        compare_to_release,
     )

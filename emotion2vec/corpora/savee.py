@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Dict, Optional, Union
 
 from emotion2vec.corpora import register_corpus
-from emotion2vec.corpora.common import FileNameCorpus, prepare_by_file_name
+from emotion2vec.corpora.named import FileNameCorpus, prepare_by_file_name
 
 PathLike = Union[str, Path]
 
@@ -112,7 +112,12 @@ SPEC = FileNameCorpus(
         "loso_speaker": {"valid": "random", "valid_ratio": 0.2, "valid_is_test": False, "seed": 42},
     },
 )
-def prepare_savee(src_dir: PathLike, out_dir: PathLike, decode_audio: bool = False) -> Path:
+def prepare_savee(
+    src_dir: PathLike,
+    out_dir: PathLike,
+    decode_audio: bool = False,
+    compare_to_release: Optional[bool] = None,
+) -> Path:
     """Writes ``OUT_DIR/savee.csv`` from a SAVEE download (either layout).
 
     Arguments
@@ -123,6 +128,9 @@ def prepare_savee(src_dir: PathLike, out_dir: PathLike, decode_audio: bool = Fal
         Output folder.
     decode_audio : bool
         Decode every file to check it instead of reading headers.
+    compare_to_release : bool, optional
+        Compare the class counts with the release's (default: only when at
+        least 90 % of the release was found).
 
     Returns
     -------
@@ -139,5 +147,6 @@ def prepare_savee(src_dir: PathLike, out_dir: PathLike, decode_audio: bool = Fal
     DC_su02,/.../su02.wav,0.10000,surprise,DC,M,,su,02
     """
     return prepare_by_file_name(
-        SPEC, src_dir, out_dir, f"{__name__}.prepare_savee", decode_audio
+        SPEC, src_dir, out_dir, f"{__name__}.prepare_savee", decode_audio,
+        compare_to_release,
     )

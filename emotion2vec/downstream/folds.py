@@ -13,9 +13,9 @@ objects holding sorted utterance IDs:
 * ``random_kfold`` (:func:`random_kfold`): shuffle once, cut into k
   chunks; fold i tests on chunk i and validates on chunk i+1 (mod k).
 * ``predefined`` (:func:`predefined_split`): official train/valid/test.
-* ``column_folds`` (:func:`column_folds`): fixed folds given by a manifest
-  column (e.g. EmoBox's speaker groups); valid = a random ``valid_ratio``
-  of the other folds.
+* ``fixed_folds`` (:func:`fixed_folds`): fixed groups of a column's values
+  (EmoBox's speaker-independent folds, stated in the corpus registration);
+  fold k tests on group k, valid = a random ``valid_ratio`` of the others.
 
 ``valid_is_test=True`` gives the paper's "*" variant: valid = test and
 the whole non-test pool trains. Every fold checks itself on creation (ID
@@ -234,95 +234,137 @@ def leave_one_session_out(
     >>> [(f.name, f.sizes()) for f in leave_one_session_out(rows)]
     [('session1', (16, 4, 10)), ('session2', (16, 4, 10)), ('session3', (16, 4, 10))]
     """
+    session_of = _column(rows, "session")
+    sessions = sorted(set(session_of.values()), key=_natural_key)
+    if len(sessions) < 2:
+        raise FoldError(f"leave-one-session-out needs at least 2 sessions, found {sessions}")
     speaker_checked = all("speaker" in row and row["speaker"] not in (None, "") for row in rows)
-    return _leave_one_value_out(
-        rows, "session", "session", valid_ratio, seed, valid_is_test,
-        disjoint=("speaker",) if speaker_checked else (), what="sessions",
+    return _leave_groups_out(
+        rows, "session", session_of, [(f"session{s}", (s,)) for s in sessions],
+        valid_ratio, seed, valid_is_test, also_disjoint=("speaker",) if speaker_checked else (),
     )
 
 
-def column_folds(
+def fixed_folds(
     rows: Rows,
-    column: str = "fold",
+    groups: Sequence[Sequence[str]],
+    column: str = "speaker",
     valid_ratio: float = 0.2,
     seed: int = 42,
     valid_is_test: bool = False,
-    disjoint: Sequence[str] = (),
 ) -> List[Fold]:
-    """Fixed folds given by a manifest column: one fold per value.
+    """Fixed folds: fold k tests on the rows whose ``column`` is in ``groups[k]``.
 
-    Fold v tests on the rows whose ``column`` is v and trains on the others,
-    with a random ``valid_ratio`` of the training pool validating (one
-    generator across folds, as :func:`leave_one_session_out`). This
-    expresses published fold lists, e.g. EmoBox's speaker groups, which a
-    corpus preparation writes into a column such as ``emobox_fold``.
+    This expresses published fold lists, e.g. EmoBox's speaker-independent
+    folds, which a corpus registers as this protocol's fold options (the
+    groups are corpus facts, so the manifest needs no fold column).
+    Validation is a random ``valid_ratio`` of the other groups' utterances,
+    drawn with one seeded generator across folds (as
+    :func:`leave_one_session_out`; EmoBox takes 20 % of train when a fold
+    has no validation list). Every value of ``column`` in the rows must be
+    in exactly one group, and every group must occur in the rows, so a
+    misspelt speaker or a partial copy is an error rather than a silently
+    different protocol; no value of ``column`` is in both train and test.
 
     Arguments
     ---------
     rows : sequence of mapping
         Manifest rows with ``ID`` and ``column``.
+    groups : sequence of sequence of str
+        The values of ``column`` in each fold's test set, disjoint (at
+        least 2 groups).
     column : str
-        Column holding the fold of each row.
+        Manifest column the groups are made of (``speaker``, ``session``,
+        or a corpus's own fold column).
     valid_ratio : float
         Fraction of the training pool used for validation.
     seed : int
         Seed of the generator shared by all folds.
     valid_is_test : bool
-        Validate on the test fold and train on all other rows.
-    disjoint : sequence of str
-        Columns (e.g. ``speaker``) whose values must not occur in both
-        train and test of a fold; a leak raises :class:`FoldError`.
+        Validate on the test group and train on all other groups.
 
     Returns
     -------
     list of Fold
-        Named ``fold<v>``, in natural order of the values.
+        Named ``fold01`` ... in the order of ``groups``.
+
+    Raises
+    ------
+    FoldError
+        Malformed or overlapping groups, a value in no group, a group with
+        no rows.
 
     Example
     -------
-    >>> rows = [dict(ID=f"u{i}", speaker=f"s{i % 4}", emobox_fold=str(i % 2 + 1))
-    ...         for i in range(20)]
-    >>> folds = column_folds(rows, "emobox_fold", disjoint=["speaker"])
+    >>> rows = [dict(ID=f"u{i:02d}", speaker=f"s{i % 4}") for i in range(40)]
+    >>> folds = fixed_folds(rows, [["s0", "s1"], ["s2", "s3"]], valid_ratio=0.1)
     >>> [(f.name, f.sizes()) for f in folds]
-    [('fold1', (8, 2, 10)), ('fold2', (8, 2, 10))]
+    [('fold01', (18, 2, 20)), ('fold02', (18, 2, 20))]
     """
-    return _leave_one_value_out(
-        rows, column, "fold", valid_ratio, seed, valid_is_test, disjoint=tuple(disjoint),
-        what=f"values of {column!r} (folds)",
-    )
+    value_of = _column(rows, column)
+    group_of = _group_index(groups, column)
+    present = set(value_of.values())
+    unknown = sorted(present - set(group_of), key=_natural_key)
+    if unknown:
+        raise FoldError(f"{column} value(s) {unknown} are in no group of {_plain(groups)}")
+    width = max(2, len(str(len(groups))))
+    named = []
+    for k, group in enumerate(groups):
+        values = tuple(str(value) for value in group)
+        if not present & set(values):
+            raise FoldError(f"no utterance of group {k + 1} ({list(values)}) in the rows")
+        named.append((f"fold{k + 1:0{width}d}", values))
+    return _leave_groups_out(rows, column, value_of, named, valid_ratio, seed, valid_is_test)
 
 
-def _leave_one_value_out(
+def _group_index(groups: Sequence[Sequence[str]], column: str) -> Dict[str, int]:
+    """Value -> group number; checks the groups are lists, disjoint, at least 2."""
+    if isinstance(groups, (str, bytes)) or not isinstance(groups, Sequence) or len(groups) < 2:
+        raise FoldError(f"groups must be a list of at least 2 lists of {column}s, got {groups!r}")
+    index: Dict[str, int] = {}
+    for k, group in enumerate(groups):
+        if isinstance(group, (str, bytes)) or not isinstance(group, Sequence) or not group:
+            raise FoldError(f"group {k + 1} must be a non-empty list of {column}s, got {group!r}")
+        for value in group:
+            if str(value) in index:
+                raise FoldError(
+                    f"{column} {value!r} is in groups {index[str(value)] + 1} and {k + 1}"
+                )
+            index[str(value)] = k
+    return index
+
+
+def _plain(groups: Sequence[Sequence[str]]) -> List[List[str]]:
+    return [[str(value) for value in group] for group in groups]
+
+
+def _leave_groups_out(
     rows: Rows,
     column: str,
-    prefix: str,
+    value_of: Mapping[str, str],
+    groups: Sequence[Tuple[str, Sequence[str]]],
     valid_ratio: float,
     seed: int,
     valid_is_test: bool,
-    disjoint: Sequence[str] = (),
-    what: str = "values",
+    also_disjoint: Sequence[str] = (),
 ) -> List[Fold]:
-    """Folds testing on each value of ``column`` in turn (see the callers)."""
-    value_of = _column(rows, column)
-    values = sorted(set(value_of.values()), key=_natural_key)
-    if len(values) < 2:
-        raise FoldError(
-            f"leave-one-{column}-out needs at least 2 {what}, found {values}"
-        )
+    """One fold per ``(name, values)`` group: test on the rows whose ``column``
+    value is in the group; validation drawn by one generator across folds."""
     rng = np.random.default_rng(seed)
     ids = sorted(value_of)
     folds = []
-    for value in values:
-        test = [i for i in ids if value_of[i] == value]
-        pool = [i for i in ids if value_of[i] != value]
+    for name, values in groups:
+        held = set(values)
+        test = [i for i in ids if value_of[i] in held]
+        pool = [i for i in ids if value_of[i] not in held]
         if valid_is_test:
             train, valid = pool, test
         else:
             train, valid = _random_valid(pool, valid_ratio, rng)
-        folds.append(Fold(f"{prefix}{value}", train, valid, test, valid_is_test))
+        folds.append(Fold(name, train, valid, test, valid_is_test))
     _check_rows_groups(folds, value_of, column)
-    for group in disjoint:
-        _check_rows_groups(folds, _column(rows, group), group)
+    for other in also_disjoint:
+        _check_rows_groups(folds, _column(rows, other), other)
     return folds
 
 
@@ -584,7 +626,7 @@ PROTOCOLS: Dict[str, Callable[..., List[Fold]]] = {
     "loso_speaker": leave_one_speaker_out,
     "random_kfold": random_kfold,
     "predefined": predefined_split,
-    "column_folds": column_folds,
+    "fixed_folds": fixed_folds,
 }
 """Protocol name -> fold generator."""
 
@@ -596,7 +638,7 @@ def make_folds(protocol: str, rows: Rows, **kwargs) -> List[Fold]:
     ---------
     protocol : str
         ``loso_session``, ``loso_speaker``, ``random_kfold``, ``predefined``
-        or ``column_folds``.
+        or ``fixed_folds``.
     rows : sequence of mapping
         Manifest rows.
     **kwargs

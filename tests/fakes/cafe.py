@@ -14,7 +14,7 @@ fold 1), 02 (fold 2) and 03 (fold 3) say sentence 1 in every emotion and
 intensity. Traps: ``03-T-2-1`` undecodable and ``02-S-1-1`` empty (reported,
 no row), ``13-C-1-1.wav`` names an actor CaFE does not have (reported);
 actor 01 is also in the 192 kHz release, whose copies sort first and are
-used.
+used (the 48 kHz ones are ignored duplicates).
 
 Authors
  * emotion2vec-sb contributors
@@ -22,13 +22,13 @@ Authors
 
 from pathlib import Path
 
-from tests.fakes.common import NOT_AUDIO, FakeCorpus, write_bytes, write_macos_junk, write_wav
+from tests.fakes.layout import BROKEN, FakeCorpus, write_macos_junk, write_tone
 
 FOLDERS = {"C": "ColŠre", "D": "D‚go–t", "J": "Joie", "P": "Peur", "S": "Surprise",
            "T": "Tristesse"}
 LABELS = {"C": "anger", "D": "disgust", "J": "happiness", "N": "neutral", "P": "fear",
           "S": "surprise", "T": "sadness"}
-ACTORS = {"01": "1", "02": "2", "03": "3", "07": "1"}
+ACTORS = ("01", "02", "03", "07")
 
 
 def _rel(letter: str, intensity: str, name: str) -> Path:
@@ -53,23 +53,22 @@ def make_fake_cafe(root, seconds: float = 0.1) -> FakeCorpus:
     """
     root = Path(root)
     fake = FakeCorpus(root)
-    for actor, fold in ACTORS.items():
+    for actor in ACTORS:
         for k, (letter, label) in enumerate(LABELS.items()):
             for intensity in ("1",) if letter == "N" else ("1", "2"):
                 name = f"{actor}-{letter}-{intensity}-1"
                 rel = _rel(letter, intensity, f"{name}.wav")
-                path = write_wav(root / "CaFE_48k" / rel, seconds, 48000, 130 + 20 * k)
+                path = write_tone(root / "CaFE_48k" / rel, k, seconds, 48000)
+                fake.add(name, path, seconds, label=label, speaker=actor,
+                         gender="M" if int(actor) % 2 else "F", session="", emo_raw=letter,
+                         intensity=intensity, sentence="1")
                 if actor == "01":
-                    path = write_wav(root / "CaFE_192k" / rel, seconds, 192000, 130 + 20 * k,
-                                     subtype="PCM_24")
-                fake.add(name, path, label=label, speaker=actor,
-                         gender="M" if int(actor) % 2 else "F", emo_raw=letter,
-                         intensity=intensity, sentence="1", emobox_fold=fold)
-    for name, reason, data in (("03-T-2-1", "cannot read", NOT_AUDIO), ("02-S-1-1", "empty", b"")):
-        path = Path(fake.rows.pop(name)["wav"])
-        write_bytes(path, data)
-        fake.skip(path, reason)
-    stray = write_wav(root / "CaFE_48k" / _rel("C", "1", "13-C-1-1.wav"), seconds, 48000)
+                    hifi = write_tone(root / "CaFE_192k" / rel, k, seconds, 192000,
+                                      subtype="PCM_24")
+                    fake.copies(name, [hifi])
+    fake.spoil("03-T-2-1", BROKEN, "cannot read")
+    fake.spoil("02-S-1-1", b"", "empty")
+    stray = write_tone(root / "CaFE_48k" / _rel("C", "1", "13-C-1-1.wav"), 0, seconds, 48000)
     fake.skip(stray, "no actor 13")
     write_macos_junk(root, ["CaFE_48k/Joie/Fort/01-J-2-1.wav", "CaFE_48k/Neutre/02-N-1-1.wav"])
     return fake

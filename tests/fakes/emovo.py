@@ -4,7 +4,7 @@
 
     root/EMOVO/{f1,f2,f3,m1,m2,m3}/<emo>-<spk>-b1.wav   48 kHz, stereo
     root/EMOVO/documents/EMOVO.pdf
-    root/EMOVO/EMOVO/m1/...                            nested duplicate of m1
+    root/EMOVO/EMOVO/m1/...                            nested duplicate of m1 (ignored)
     ._*.wav, .DS_Store, __MACOSX/...                   junk
 
 Every speaker says sentence ``b1`` in the seven emotions (``m2`` in mono, as
@@ -17,7 +17,7 @@ Authors
 
 from pathlib import Path
 
-from tests.fakes.common import NOT_AUDIO, FakeCorpus, copy_tree, write_bytes, write_macos_junk, write_wav
+from tests.fakes.layout import BROKEN, FakeCorpus, write_bytes, write_macos_junk, write_tone
 
 CODES = {"dis": "disgust", "gio": "joy", "neu": "neutral", "pau": "fear",
          "rab": "anger", "sor": "surprise", "tri": "sadness"}
@@ -42,21 +42,17 @@ def make_fake_emovo(root, seconds: float = 0.1) -> FakeCorpus:
     root = Path(root)
     fake = FakeCorpus(root)
     base = root / "EMOVO"
-    pairs = []
-    for n, spk in enumerate(SPEAKERS):
+    for spk in SPEAKERS:
         for k, (code, label) in enumerate(CODES.items()):
             name = f"{code}-{spk}-b1"
-            path = write_wav(base / spk / f"{name}.wav", seconds, RATE, 140 + 25 * k + 3 * n,
-                             channels=1 if spk == "m2" else 2)
-            fake.add(name, path, label=label, speaker=spk, gender=spk[0].upper(),
-                     emo_raw=code, sentence="b1")
+            path = write_tone(base / spk / f"{name}.wav", k, seconds, RATE,
+                              channels=1 if spk == "m2" else 2)
+            fake.add(name, path, seconds, label=label, speaker=spk, gender=spk[0].upper(),
+                     session="", emo_raw=code, sentence="b1")
             if spk == "m1":
-                pairs.append((path, base / "EMOVO" / spk / f"{name}.wav"))
-    copy_tree(pairs)
-    for name, reason, data in (("sor-m3-b1", "cannot read", NOT_AUDIO), ("pau-f2-b1", "empty", b"")):
-        path = Path(fake.rows.pop(name)["wav"])
-        write_bytes(path, data)
-        fake.skip(path, reason)
+                fake.copy_to(name, base / "EMOVO" / spk / f"{name}.wav")
+    fake.spoil("sor-m3-b1", BROKEN, "cannot read")
+    fake.spoil("pau-f2-b1", b"", "empty")
     write_bytes(base / "documents" / "EMOVO.pdf", b"%PDF-1.4\n")
     write_macos_junk(root, ["EMOVO/f1/dis-f1-b1.wav", "EMOVO/m3/tri-m3-b1.wav"])
     return fake

@@ -32,7 +32,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from tests.fakes.common import NOT_AUDIO, FakeCorpus, write_bytes, write_macos_junk
+from tests.fakes.layout import BROKEN, FakeCorpus, write_bytes, write_macos_junk
 
 HEADER = ("Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,"
           "Episode,StartTime,EndTime")
@@ -69,7 +69,7 @@ CSV_FILES = {
     "test": ("MELD.Raw/test_sent_emo.csv", "cp1252"),
 }
 SPLIT_VALUES = {"train": "train", "dev": "valid", "test": "test"}
-BROKEN, EMPTY, MISSING = "train/dia125_utt3", "train/dia2_utt0", "dev/dia110_utt7"
+BROKEN_ID, EMPTY_ID, MISSING_ID = "train/dia125_utt3", "train/dia2_utt0", "dev/dia110_utt7"
 
 
 def write_mp4(path, channels: int, seconds: float = 0.3, rate: int = 48000) -> Path:
@@ -159,12 +159,12 @@ def make_fake_meld(root, seconds: float = 0.3) -> FakeCorpus:
         for dia, utt, speaker, emotion, _, text, channels in rows:
             utt_id = f"{split}/dia{dia}_utt{utt}"
             clip = root / CLIP_DIRS[split] / f"dia{dia}_utt{utt}.mp4"
-            if utt_id == MISSING:
+            if utt_id == MISSING_ID:
                 fake.skip(root / rel, f"no clip dia{dia}_utt{utt}.mp4")
                 continue
-            if utt_id in (BROKEN, EMPTY):
-                write_bytes(clip, NOT_AUDIO if utt_id == BROKEN else b"")
-                fake.skip(clip, "cannot decode" if utt_id == BROKEN else "empty")
+            if utt_id in (BROKEN_ID, EMPTY_ID):
+                write_bytes(clip, BROKEN if utt_id == BROKEN_ID else b"")
+                fake.skip(clip, "cannot decode" if utt_id == BROKEN_ID else "empty")
                 continue
             write_mp4(clip, channels, seconds)
             fake.rows[utt_id] = {"label": emotion, "speaker": speaker,

@@ -18,7 +18,7 @@ Authors
 
 from pathlib import Path
 
-from tests.fakes.common import NOT_AUDIO, FakeCorpus, copy_tree, write_bytes, write_macos_junk, write_wav
+from tests.fakes.layout import BROKEN, FakeCorpus, write_macos_junk, write_tone
 
 SONG = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry", "06": "fearful"}
 SONG_ACTORS = (1, 2, 23)
@@ -41,28 +41,23 @@ def make_fake_ravdess_song(root, seconds: float = 0.1) -> FakeCorpus:
     """
     root = Path(root)
     fake = FakeCorpus(root)
-    pairs = []
     for actor in SONG_ACTORS + (18,):
         folder = root / f"Actor_{actor:02d}"
         for k, (code, label) in enumerate(SONG.items()):
-            write_wav(folder / f"03-01-{code}-01-01-01-{actor:02d}.wav", seconds, RATE, 300)
+            write_tone(folder / f"03-01-{code}-01-01-01-{actor:02d}.wav", 7, seconds, RATE)
             if actor == 18:
                 continue
             name = f"03-02-{code}-01-01-01-{actor:02d}"
-            path = write_wav(folder / f"{name}.wav", seconds, RATE, 200 + 40 * k)
-            fake.add(name, path, label=label, speaker=f"Actor_{actor:02d}",
-                     gender="M" if actor % 2 else "F", emo_raw=code, intensity="01",
-                     statement="01", repetition="01")
+            path = write_tone(folder / f"{name}.wav", k, seconds, RATE)
+            fake.add(name, path, seconds, label=label, speaker=f"Actor_{actor:02d}",
+                     gender="M" if actor % 2 else "F", session="", emo_raw=code,
+                     intensity="01", statement="01", repetition="01")
             if actor == 1:
-                pairs.append((path, root / "audio_song_actors_01-24" / folder.name / f"{name}.wav"))
-    copy_tree(pairs)
-    for name, reason, data in (("03-02-05-01-01-01-02", "cannot read", NOT_AUDIO),
-                               ("03-02-03-01-01-01-23", "empty", b"")):
-        path = Path(fake.rows.pop(name)["wav"])
-        write_bytes(path, data)
-        fake.skip(path, reason)
-    odd = write_wav(root / "Actor_01" / "03-02-07-01-01-01-01.wav", seconds, RATE)
+                fake.copy_to(name, root / "audio_song_actors_01-24" / folder.name / f"{name}.wav")
+    fake.spoil("03-02-05-01-01-01-02", BROKEN, "cannot read")
+    fake.spoil("03-02-03-01-01-01-23", b"", "empty")
+    odd = write_tone(root / "Actor_01" / "03-02-07-01-01-01-01.wav", 0, seconds, RATE)
     fake.skip(odd, "does not occur in RAVDESS song")
-    write_wav(root / "Actor_01" / "02-02-01-01-01-01-01.wav", seconds, RATE)  # video-only code
+    write_tone(root / "Actor_01" / "02-02-01-01-01-01-01.wav", 0, seconds, RATE)  # video-only code
     write_macos_junk(root, ["Actor_01/03-02-01-01-01-01-01.wav"])
     return fake

@@ -11,7 +11,7 @@ Kaggle (``layout="kaggle"``): ``root/ALL/<SPK>_<code><NN>.wav``.
 Each speaker has ``a01 d01 f01 h01 n01 n02 sa01 su01`` (44.1 kHz mono).
 Traps: ``KL h01`` undecodable and ``JK f01`` empty (both reported, no
 row); in the official layout ``JE sa01`` is undecodable but its copy in
-the nested tree is used.
+the nested tree is used (the other nested copies are ignored duplicates).
 
 Authors
  * emotion2vec-sb contributors
@@ -19,14 +19,7 @@ Authors
 
 from pathlib import Path
 
-from tests.fakes.common import (
-    NOT_AUDIO,
-    FakeCorpus,
-    copy_tree,
-    write_bytes,
-    write_macos_junk,
-    write_wav,
-)
+from tests.fakes.layout import BROKEN, FakeCorpus, write_bytes, write_macos_junk, write_tone
 
 SPEAKERS = ("DC", "JE", "JK", "KL")
 CODES = ("a01", "d01", "f01", "h01", "n01", "n02", "sa01", "su01")
@@ -53,28 +46,23 @@ def make_fake_savee(root, layout: str = "official", seconds: float = 0.1) -> Fak
     """
     root = Path(root)
     fake = FakeCorpus(root)
-    written = {}
+    labels = list(LABELS.values())
     for spk in SPEAKERS:
         for code in CODES:
             utt = f"{spk}_{code}"
             rel = f"SAVEE/AudioData/{spk}/{code}.wav" if layout == "official" else f"ALL/{utt}.wav"
-            label = LABELS[code.rstrip("0123456789")]
-            path = write_wav(root / rel, seconds, RATE, 150 + 20 * len(written))
-            written[utt] = path
-            fake.add(utt, path, label=label, speaker=spk, gender="M",
-                     emo_raw=code.rstrip("0123456789"), sentence=code[-2:])
-    for utt, reason, data in (("KL_h01", "cannot read", NOT_AUDIO), ("JK_f01", "empty", b"")):
-        write_bytes(written[utt], data)
-        fake.skip(written[utt], reason)
-        del fake.rows[utt]
+            emo = code.rstrip("0123456789")
+            path = write_tone(root / rel, labels.index(LABELS[emo]), seconds, RATE)
+            fake.add(utt, path, seconds, label=LABELS[emo], speaker=spk, gender="M",
+                     session="", emo_raw=emo, sentence=code[-2:])
+    fake.spoil("KL_h01", BROKEN, "cannot read")
+    fake.spoil("JK_f01", b"", "empty")
     if layout == "official":
         base = root / "SAVEE" / "AudioData"
-        copy_tree([(written[f"JE_{code}"], base / "AudioData" / "JE" / f"{code}.wav")
-                   for code in CODES])
-        write_bytes(written["JE_sa01"], NOT_AUDIO)  # the nested copy is good
-        fake.skip(written["JE_sa01"], "used the copy")
-        fake.rows["JE_sa01"]["wav"] = str(base / "AudioData" / "JE" / "sa01.wav")
-        (base / "Info.txt").write_text("Surrey Audio-Visual Expressed Emotion\n")
+        for code in CODES:
+            fake.copy_to(f"JE_{code}", base / "AudioData" / "JE" / f"{code}.wav")
+        fake.spoil("JE_sa01", BROKEN)  # the nested copy is used
+        write_bytes(base / "Info.txt", "Surrey Audio-Visual Expressed Emotion\n")
         write_macos_junk(root / "SAVEE", ["AudioData/DC/a01.wav", "AudioData/KL/n02.wav"])
     else:
         write_macos_junk(root, ["ALL/DC_a01.wav"])

@@ -14,7 +14,8 @@ from emotion2vec import cli
 from emotion2vec.audio import read_audio, read_media
 from emotion2vec.corpora import corpus_info, prepare_corpus
 from emotion2vec.corpora import meld as meld_module
-from emotion2vec.corpora.common import MANIFEST_COLUMNS, PrepError, marker_path, read_manifest
+from emotion2vec.corpora.common import PrepError
+from emotion2vec.corpora.manifest import MANIFEST_COLUMNS, marker_path, read_manifest
 from emotion2vec.corpora.meld import EXTRA_COLUMNS, prepare_meld, read_meld_csv
 from emotion2vec.downstream.folds import make_folds
 
@@ -88,7 +89,13 @@ def test_traps_are_reported_and_skipped(pristine, prepared, caplog):
     assert any("dev/dia110_utt7" in path for path, _ in skipped)
     assert marker["summary"]["ignored_extra_clips"] == 1
     assert marker["summary"]["annotated_rows"] == {"train": 7, "dev": 3, "test": 3}
-    assert marker["summary"]["per_split"]["dev"] == {"disgust": 1, "neutral": 1}
+    assert marker["summary"]["per_split"]["valid"] == {"disgust": 1, "neutral": 1}
+    # the dev clips exist twice: the deeper copies are ignored duplicates
+    duplicates = sorted(copy for copy, _ in marker["summary"]["duplicates"])
+    assert duplicates == [
+        str(pristine.src_dir / "MELD.Raw/dev/dev_splits_complete" / f"{name}.mp4")
+        for name in ("dia0_utt0", "dia110_utt6")
+    ]
 
 
 def test_registration_and_official_split_fold(prepared):

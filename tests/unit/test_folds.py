@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from emotion2vec.corpora.common import read_manifest
+from emotion2vec.corpora.manifest import read_manifest
 from emotion2vec.corpora.iemocap import prepare_iemocap
 from emotion2vec.downstream.folds import (
     Fold,
     FoldError,
-    column_folds,
+    fixed_folds,
     leave_one_session_out,
     leave_one_speaker_out,
     make_folds,
@@ -212,37 +212,57 @@ def test_random_kfold_valid_ratio_takes_part_of_the_training_pool():
         random_kfold(rows, k=5, valid_ratio=1.0)
 
 
-# ---------------------------------------------------------------- column folds
+# ---------------------------------------------------------------- fixed folds
 
 
-def test_column_folds_emobox_style_speaker_groups():
-    groups = {"1": ["01", "07"], "2": ["02", "04"], "3": ["03", "05"]}
-    fold_of = {spk: fold for fold, spks in groups.items() for spk in spks}
-    rows = [
-        {"ID": f"{spk}-{n}", "speaker": spk, "emobox_fold": fold_of[spk]}
-        for spk in sorted(fold_of)
-        for n in range(10)
-    ]
-    folds = make_folds("column_folds", rows, column="emobox_fold", disjoint=["speaker"])
-    assert [f.name for f in folds] == ["fold1", "fold2", "fold3"]
-    for fold, (name, speakers) in zip(folds, groups.items()):
-        assert speakers_of(rows, fold.test_ids) == set(speakers)
-        assert fold.sizes() == (32, 8, 20)  # int(0.8 * 40) train, the rest valid
-        assert not speakers_of(rows, fold.train_ids) & set(speakers)
-    assert folds == column_folds(list(reversed(rows)), "emobox_fold", disjoint=["speaker"])
-    star = column_folds(rows, "emobox_fold", valid_is_test=True)
-    assert all(f.valid_ids == f.test_ids and len(f.train_ids) == 40 for f in star)
+def test_fixed_folds_emobox_style_speaker_groups():
+    rows = iemocap_rows()
+    speakers = sorted({r["speaker"] for r in rows})
+    groups = [speakers[0:4], speakers[4:7], speakers[7:10]]
+    folds = fixed_folds(rows, groups, valid_ratio=0.2, seed=1)
+    assert [f.name for f in folds] == ["fold01", "fold02", "fold03"]
+    rng = np.random.default_rng(1)  # one generator across folds, in group order
+    for fold, group in zip(folds, groups):
+        assert speakers_of(rows, fold.test_ids) == set(group)
+        assert not speakers_of(rows, fold.train_ids + fold.valid_ids) & set(group)
+        pool = sorted(all_ids(rows) - set(fold.test_ids))
+        order = rng.permutation(len(pool))
+        n_train = int(0.8 * len(pool))
+        assert list(fold.valid_ids) == sorted(pool[i] for i in order[n_train:])
+    tested = sorted(i for f in folds for i in f.test_ids)
+    assert tested == sorted(all_ids(rows))  # every utterance tested once
+    assert folds == make_folds("fixed_folds", rows, groups=groups, valid_ratio=0.2, seed=1)
+    assert folds == fixed_folds(list(reversed(rows)), groups, valid_ratio=0.2, seed=1)
+    assert folds != fixed_folds(rows, groups, seed=2)
+    star = fixed_folds(rows, groups, valid_is_test=True)
+    assert all(f.valid_ids == f.test_ids for f in star)
+    assert [len(f.train_ids) for f in star] == [len(rows) - len(f.test_ids) for f in star]
 
 
-def test_column_folds_errors():
-    rows = [{"ID": f"u{i}", "speaker": f"s{i % 3}", "fold": str(i % 2)} for i in range(12)]
-    with pytest.raises(FoldError, match=r"speaker\(s\) .* in both train and test"):
-        column_folds(rows, disjoint=["speaker"])
-    assert len(column_folds(rows)) == 2  # no disjointness asked for
+def test_fixed_folds_of_another_column():
+    """Groups of any column's values, e.g. a fold column written by hand."""
+    rows = [{"ID": f"u{i:02d}", "speaker": f"s{i % 3}", "fold": str(i % 4)} for i in range(24)]
+    folds = fixed_folds(rows, [["0", "1"], ["2", "3"]], column="fold", valid_is_test=True)
+    assert [f.sizes() for f in folds] == [(12, 12, 12), (12, 12, 12)]
+    # the groups of fold values are disjoint, the speakers need not be
+    assert speakers_of(rows, folds[0].test_ids) == speakers_of(rows, folds[0].train_ids)
+
+
+def test_fixed_folds_reject_bad_groups():
+    rows = iemocap_rows()
+    speakers = sorted({r["speaker"] for r in rows})
+    with pytest.raises(FoldError, match=r"speaker value\(s\) .* are in no group"):
+        fixed_folds(rows, [speakers[:4], speakers[4:9]])
+    with pytest.raises(FoldError, match="in groups 1 and 2"):
+        fixed_folds(rows, [speakers[:5], speakers[4:]])
+    with pytest.raises(FoldError, match="no utterance of group 3"):
+        fixed_folds(rows, [speakers[:5], speakers[5:], ["nobody"]])
+    with pytest.raises(FoldError, match="at least 2"):
+        fixed_folds(rows, [speakers])
+    with pytest.raises(FoldError, match="group 2 must be a non-empty list"):
+        fixed_folds(rows, [speakers, "Ses05M"])
     with pytest.raises(FoldError, match="has no 'emobox_fold' value"):
-        column_folds(rows, "emobox_fold")
-    with pytest.raises(FoldError, match="at least 2 values of 'fold'"):
-        column_folds([dict(r, fold="1") for r in rows])
+        fixed_folds(rows, [["1"], ["2"]], column="emobox_fold")
 
 
 # ---------------------------------------------------------------- predefined
