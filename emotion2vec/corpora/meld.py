@@ -318,7 +318,7 @@ def _check_clip_folders(src: Path, clips: Mapping[str, CorpusFile]) -> None:
     raise PrepError(f"MELD: clips missing under {src}:\n" + "\n".join(lines))
 
 
-def decode_clip(mp4: PathLike, wav: PathLike) -> float:
+def decode_clip(mp4: PathLike, wav: PathLike, check_existing: bool = False) -> float:
     """Decodes a clip's audio into a 16 kHz mono PCM16 WAV, once.
 
     An existing ``wav`` is reused. The file is written under a temporary
@@ -330,6 +330,8 @@ def decode_clip(mp4: PathLike, wav: PathLike) -> float:
         The clip.
     wav : str or path
         Output WAV.
+    check_existing : bool
+        Decode an existing ``wav`` completely instead of reading its header.
 
     Returns
     -------
@@ -356,7 +358,7 @@ def decode_clip(mp4: PathLike, wav: PathLike) -> float:
     wav = Path(wav)
     if wav.exists():
         try:
-            return probe_audio(wav)
+            return probe_audio(wav, decode=check_existing)
         except AudioError as error:
             raise AudioError(
                 wav, f"{error.problem}: an earlier decode of {mp4} is unreadable; delete it "
@@ -402,12 +404,12 @@ def _meld_row(split: str, record: Mapping[str, str]) -> Tuple[str, Dict[str, str
 
 def _collect_rows(
     src: Path, out: Path, csvs: Mapping[str, Path], clips: Mapping[str, CorpusFile],
-    skips: SkipLog,
+    skips: SkipLog, decode_audio: bool,
 ) -> Tuple[List[Dict], Dict[str, int]]:
     rows, annotated, seen = [], {}, set()
 
     def decode(mp4: Path) -> float:
-        return decode_clip(mp4, _wav_path(src, out, mp4))
+        return decode_clip(mp4, _wav_path(src, out, mp4), check_existing=decode_audio)
 
     for split in SPLITS:
         records = read_meld_csv(csvs[split])
@@ -455,8 +457,17 @@ def _wav_path(src: Path, out: Path, mp4: Path) -> Path:
         "predefined": {"column": "split"},
     },
 )
-def prepare_meld(src_dir: PathLike, out_dir: PathLike) -> Path:
+def prepare_meld(
+    src_dir: PathLike,
+    out_dir: PathLike,
+    decode_audio: bool = False,
+    compare_to_release: Optional[bool] = None,
+) -> Path:
     """Writes ``OUT_DIR/meld.csv`` (and the decoded WAVs) from ``MELD.Raw``.
+
+    Every clip is decoded when its WAV is written; a WAV reused from an
+    earlier (interrupted) run is checked by its header, or decoded
+    completely with ``decode_audio``.
 
     Arguments
     ---------
@@ -466,6 +477,12 @@ def prepare_meld(src_dir: PathLike, out_dir: PathLike) -> Path:
         any depth).
     out_dir : str or path
         Output folder: ``meld.csv`` and ``meld_wav/`` (16 kHz mono WAVs).
+    decode_audio : bool
+        Decode the WAVs reused from an earlier run instead of reading their
+        headers.
+    compare_to_release : bool, optional
+        Compare the per-split class counts with the release's (default:
+        only when at least 90 % of the release's rows were found).
 
     Returns
     -------
@@ -491,7 +508,10 @@ def prepare_meld(src_dir: PathLike, out_dir: PathLike) -> Path:
         raise PrepError(f"MELD: source folder {src} does not exist or is not a folder")
     csv_path = out / CSV_NAME
     maker = f"{__name__}.prepare_meld"
-    options = {"source": os.path.abspath(src), "audio_dir": AUDIO_DIR, "sample_rate": SAMPLE_RATE}
+    options = {
+        "source": os.path.abspath(src), "audio_dir": AUDIO_DIR, "sample_rate": SAMPLE_RATE,
+        "decode_audio": bool(decode_audio),
+    }
     if check_prepared(csv_path, maker, options):
         return csv_path
     skips = SkipLog("MELD")
@@ -503,7 +523,7 @@ def prepare_meld(src_dir: PathLike, out_dir: PathLike) -> Path:
     if extras:
         logger.info("MELD: ignoring %d final_videos_test*.mp4 clips (no annotation row)", extras)
     logger.info("MELD: decoding clips into %s (reusing earlier decodes)", out / AUDIO_DIR)
-    rows, annotated = _collect_rows(src, out, csvs, clips, skips)
+    rows, annotated = _collect_rows(src, out, csvs, clips, skips, decode_audio)
     summary = {
         "annotated_rows": annotated,
         "ignored_extra_clips": extras,
@@ -512,5 +532,6 @@ def prepare_meld(src_dir: PathLike, out_dir: PathLike) -> Path:
     return finish_manifest(
         csv_path, rows, maker, options, "MELD", skips, EXTRA_COLUMNS,
         expected={SPLIT_VALUES[split]: EXPECTED_COUNTS[split] for split in SPLITS},
-        found=sum(annotated.values()), group="split", summary=summary,
+        found=sum(annotated.values()), group="split", compare=compare_to_release,
+        summary=summary,
     )

@@ -194,6 +194,13 @@ def test_read_media_downmixes_a_six_channel_clip(pristine):
     assert float(middle.abs().max()) == pytest.approx(0.1, abs=0.02)  # mean of 6 channels, 0.6 in one
 
 
-def test_cli_prepare_meld(pristine, tmp_path, capsys):
+def test_cli_prepare_meld(pristine, prepared, tmp_path, capsys):
     assert cli.main(["prepare", "meld", str(pristine.src_dir), str(tmp_path)]) == 0
     assert "meld.csv" in capsys.readouterr().out
+    # an interrupted run's WAVs are reused; with decode_audio they are decoded to check them
+    (tmp_path / "meld.csv").unlink()
+    marker_path(tmp_path / "meld.csv").unlink()
+    argv = ["prepare", "meld", str(pristine.src_dir), str(tmp_path), "-o", "decode_audio=true"]
+    assert cli.main(argv) == 0
+    assert json.loads(marker_path(tmp_path / "meld.csv").read_text())["options"]["decode_audio"]
+    assert len(read_manifest(tmp_path / "meld.csv")) == len(prepared[2])

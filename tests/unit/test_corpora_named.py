@@ -200,6 +200,30 @@ def test_cli_prepare(fakes, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_cli_prepare_options(fakes, tmp_path, capsys):
+    """``--option KEY=VALUE`` (YAML values) reaches the corpus's preparation."""
+    src, out = str(fakes["shemo"].src_dir), str(tmp_path / "out")
+    argv = ["prepare", "shemo", src, out, "--option", "decode_audio=true",
+            "-o", "compare_to_release=false"]
+    assert cli.main(argv) == 0
+    marker = json.loads(marker_path(tmp_path / "out" / "shemo.csv").read_text())
+    assert marker["options"]["decode_audio"] is True
+    assert cli.main(argv) == 0 and "wrote" in capsys.readouterr().out  # reused
+    assert cli.main(["prepare", "shemo", src, out]) == 2  # decode_audio: true -> false
+    assert "different options (decode_audio: True -> False)" in capsys.readouterr().err
+    assert cli.main(["prepare", "shemo", src, out, "-o", "decode=yes"]) == 2
+    err = capsys.readouterr().err
+    assert "corpus 'shemo' has no option 'decode'; its options: decode_audio (False), " \
+           "compare_to_release (None)" in err
+    for bad, message in (("decode_audio", "expects KEY=VALUE"), ("x y=1", "not an option name"),
+                         ("form=[csv", "not a YAML value")):
+        assert cli.main(["prepare", "resd", src, out, "--option", bad]) == 2
+        assert message in capsys.readouterr().err
+    argv = ["prepare", "ravdess_song", str(fakes["ravdess_song"].src_dir), str(tmp_path / "r"),
+            "-o", "decode_audio=1", "-o", "decode_audio=0"]
+    assert cli.main(argv) == 2 and "given twice" in capsys.readouterr().err
+
+
 def test_literal_prepare_calls_for_the_consistency_check(fakes, tmp_path):
     """Each corpus prepared by its registry name (the consistency test greps for these)."""
     calls = {

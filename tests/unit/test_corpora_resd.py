@@ -8,6 +8,7 @@ import sys
 import pytest
 import soundfile
 
+from emotion2vec import cli
 from emotion2vec.corpora import corpus_info, prepare_corpus
 from emotion2vec.corpora.common import PrepError
 from emotion2vec.corpora.manifest import marker_path, read_manifest
@@ -130,6 +131,24 @@ def test_form_choice(parquet_case, csv_case, tmp_path, caplog):
         prepare_resd(both, tmp_path / "csv", form="csv")
     with pytest.raises(PrepError, match="form must be one of"):
         prepare_resd(both, tmp_path / "x", form="zip")
+
+
+def test_cli_form_option(parquet_case, csv_case, tmp_path, capsys):
+    """``emotion2vec prepare resd SRC OUT --option form=csv`` picks the CSV form."""
+    fake_csv, _ = csv_case
+    fake_parquet, _ = parquet_case
+    both = tmp_path / "both"
+    write_bytes(both / "a" / "data" / PARQUET_NAMES["train"],
+                next(fake_parquet.src_dir.rglob(PARQUET_NAMES["train"])).read_bytes())
+    for path in (fake_csv.src_dir / "resd").rglob("*"):
+        if path.is_file() and "/resd/resd/" not in str(path):
+            write_bytes(both / path.relative_to(fake_csv.src_dir), path.read_bytes())
+    assert cli.main(["prepare", "resd", str(both), str(tmp_path / "csv"), "-o", "form=csv"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    rows = read_manifest(tmp_path / "csv" / "resd.csv")
+    assert len(rows) == len(fake_csv.rows) and not (tmp_path / "csv" / "resd_wav").exists()
+    marker = (tmp_path / "csv" / "resd.csv.prep.json").read_text()
+    assert '"form": "csv"' in marker
 
 
 def test_official_split_protocol(csv_case):
