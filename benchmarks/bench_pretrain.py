@@ -38,6 +38,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from emotion2vec.audio import SAMPLE_RATE as SR  # noqa: E402
 from emotion2vec.model import Emotion2vecModel  # noqa: E402
 from emotion2vec.model.emotion2vec import count_frames  # noqa: E402
 from emotion2vec.pretrain.losses import Emotion2vecLoss  # noqa: E402
@@ -46,7 +47,6 @@ from emotion2vec.pretrain.schedulers import param_groups_for_weight_decay  # noq
 from emotion2vec.pretrain.student import clone_features, student_forward  # noqa: E402
 from emotion2vec.pretrain.teacher import make_teacher, teacher_targets  # noqa: E402
 
-SR = 16000
 TINY = dict(
     embed_dim=64, num_heads=4, prenet_depth=1, depth=2, decoder_dim=32,
     feature_encoder_spec="[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32,2,2)] + [(32,2,2)]",

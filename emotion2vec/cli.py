@@ -106,7 +106,7 @@ def _configure_extract(p):
 )
 def run_extract(args) -> int:
     """Runs ``emotion2vec extract``."""
-    from emotion2vec.extract import extract_files
+    from emotion2vec.inference.extract import extract_files
     from emotion2vec.model_folder import load_model
 
     model = load_model(args.model, device=args.device)
@@ -151,8 +151,8 @@ def run_classify(args) -> int:
     """Runs ``emotion2vec classify``."""
     import json
 
-    from emotion2vec.classify import classify_files
-    from emotion2vec.inference import Emotion2vecClassifier
+    from emotion2vec.inference.classify import classify_files
+    from emotion2vec.inference.classifier import Emotion2vecClassifier
 
     classifier = Emotion2vecClassifier.from_hparams(
         source=args.model, run_opts={"device": args.device},
@@ -191,7 +191,7 @@ def _configure_export_onnx(p):
 )
 def run_export_onnx(args) -> int:
     """Runs ``emotion2vec export-onnx``."""
-    from emotion2vec.onnx_export import export_onnx, verify_onnx
+    from emotion2vec.inference.onnx import export_onnx, verify_onnx
     from emotion2vec.model_folder import load_model
 
     model = load_model(args.model_dir)

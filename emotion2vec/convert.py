@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Union
 
-from emotion2vec.checkpoints import read_official_checkpoint
+from emotion2vec.checkpoints import read_model_source
 from emotion2vec.fileutils import sha256_file
 from emotion2vec.model_folder import save_model_folder
 
@@ -23,8 +23,9 @@ def convert_checkpoint(
 ) -> Path:
     """Converts any released emotion2vec checkpoint into a model folder.
 
-    See ``emotion2vec.checkpoints.read_official_checkpoint`` for the accepted
-    layouts. Conversion is strict: a missing, unexpected or mis-shaped key
+    Read with ``emotion2vec.checkpoints.read_model_source`` (see
+    ``emotion2vec.checkpoints.read_official_checkpoint`` for the accepted
+    layouts). Conversion is strict: a missing, unexpected or mis-shaped key
     fails the conversion with every offending key named. Nothing in the
     checkpoint runs (see :mod:`emotion2vec.safe_load`) unless ``trust``;
     the model folder is written only once everything was read and checked.
@@ -46,12 +47,12 @@ def convert_checkpoint(
     Path
         The model folder.
     """
-    checkpoint = read_official_checkpoint(src, trust=trust)
+    checkpoint = read_model_source(src, trust=trust)
     src = Path(src)
     files = [src] if src.is_file() else sorted(p for p in src.iterdir() if p.is_file())
     source = {
         "converted_from": str(src.resolve()),
-        "read": checkpoint.source,
+        "read": checkpoint.source.get("read", str(src)),
         "sha256": {p.name: sha256_file(p) for p in files if p.suffix in (".pt", ".txt", ".yaml")},
         "official_model_conf": checkpoint.official_config,
         "labels": checkpoint.labels,

@@ -3,7 +3,11 @@
 Outputs are written through :func:`staged_folder` / :func:`staged_file`:
 assembled next to their destination and moved into place only when
 complete, so an error or an interruption never leaves a half-written
-folder or file behind.
+folder or file behind; :func:`check_replaceable` decides whether an
+existing output folder may be replaced.
+
+``PathLike`` is defined here for the whole package (``emotion2vec.audio``
+keeps its own: it imports nothing of the package).
 
 Authors
  * emotion2vec-sb contributors
@@ -15,9 +19,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Collection, Iterator, Type, Union
 
 PathLike = Union[str, os.PathLike]
+"""A path given as a string or a path object."""
 
 
 def sha256_file(path: PathLike) -> str:
@@ -46,6 +51,50 @@ def sha256_file(path: PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_replaceable(
+    out_dir: PathLike, overwrite: bool, known: Collection[str], error: Type[Exception] = ValueError
+) -> None:
+    """Refuses to replace an output folder unless asked to and it is ours.
+
+    An empty or missing folder is always fine; a non-empty one only with
+    ``overwrite`` and only if every entry is a name this tool writes.
+
+    Arguments
+    ---------
+    out_dir : str or path
+        The output folder.
+    overwrite : bool
+        Whether the user asked to replace it.
+    known : collection of str
+        Entry names the tool writes there.
+    error : type
+        Exception raised (with a one-line message) when it must not be replaced.
+
+    Example
+    -------
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = (root / "notes.txt").write_text("mine")
+    >>> check_replaceable(root, True, {"model.ckpt"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: ... holds files this tool did not write (notes.txt); refusing to replace it
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.exists() or not any(out_dir.iterdir()):
+        return
+    if not overwrite:
+        raise error(
+            f"{out_dir} already exists and is not empty; pass --overwrite "
+            "(or overwrite=True) to replace it"
+        )
+    foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in known)
+    if foreign:
+        raise error(
+            f"{out_dir} holds files this tool did not write ({', '.join(foreign)}); "
+            "refusing to replace it"
+        )
 
 
 @contextlib.contextmanager

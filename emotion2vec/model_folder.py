@@ -12,6 +12,15 @@ network access::
       label_encoder.ckpt  CategoricalEncoder file (only with a head)
       source.json         provenance: what the folder was made from
 
+and, for a classifier exported from a downstream run
+(``emotion2vec export``, :func:`load_downstream_head`)::
+
+      downstream.json               head spec: "feature", "labels", builder fields
+      downstream_head.ckpt          head state dict
+      downstream_label_encoder.txt  the head labels as a CategoricalEncoder
+
+This module is the one home of these file names and of reading them.
+
 A model folder is data. ``load_model``, ``Emotion2vecClassifier``,
 ``emotion2vec extract / classify / export-onnx`` and the downstream
 upstream read ``config.json`` (JSON), ``model.ckpt`` (tensors only, see
@@ -37,13 +46,16 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 import yaml
 
-from emotion2vec.fileutils import staged_folder
+from emotion2vec.fileutils import check_replaceable, staged_folder
 from emotion2vec.model import Emotion2vecConfig, Emotion2vecModel
+from emotion2vec.model.featurize import FeatureOption
+from emotion2vec.model.heads import build_head
 from emotion2vec.safe_load import (
     CheckpointError,
     check_regular_file,
     load_state_dict_file,
     one_line,
+    read_json_object,
     state_dict_mismatch,
 )
 
@@ -52,8 +64,12 @@ WEIGHTS_FILE = "model.ckpt"
 HPARAMS_FILE = "hyperparams.yaml"
 LABELS_FILE = "label_encoder.ckpt"
 SOURCE_FILE = "source.json"
-#: Files a downstream export adds (see emotion2vec.inference).
-DOWNSTREAM_FILES = ("downstream.json", "downstream_head.ckpt")
+#: Files a downstream export adds (``emotion2vec export``).
+DOWNSTREAM_SPEC_FILE = "downstream.json"
+DOWNSTREAM_HEAD_FILE = "downstream_head.ckpt"
+DOWNSTREAM_LABELS_FILE = "downstream_label_encoder.txt"
+DOWNSTREAM_FILES = (DOWNSTREAM_SPEC_FILE, DOWNSTREAM_HEAD_FILE, DOWNSTREAM_LABELS_FILE)
+#: Every file a model folder (or a classifier export) may hold.
 FOLDER_FILES = (CONFIG_FILE, WEIGHTS_FILE, HPARAMS_FILE, LABELS_FILE, SOURCE_FILE) + DOWNSTREAM_FILES
 
 
@@ -195,18 +211,7 @@ def save_model_folder(
         ``out_dir``.
     """
     out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
-        foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in FOLDER_FILES)
-        if not overwrite:
-            raise ModelFolderError(
-                f"{out_dir} already exists and is not empty; pass --overwrite "
-                "(or overwrite=True) to replace a model folder"
-            )
-        if foreign:
-            raise ModelFolderError(
-                f"{out_dir} holds files this tool did not write ({', '.join(foreign)}); "
-                "refusing to replace it"
-            )
+    check_replaceable(out_dir, overwrite, FOLDER_FILES, ModelFolderError)
     model = Emotion2vecModel(config)
     model.load_state_dict(state_dict, strict=True)
     labels = list(labels or [])
@@ -278,6 +283,29 @@ def parse_config(values, source) -> Emotion2vecConfig:
         raise ModelFolderError(f"{source}: invalid config ({one_line(error)})") from None
 
 
+def read_folder_json(path: Union[str, Path]) -> Dict:
+    """Reads a JSON object file of a folder as data.
+
+    Arguments
+    ---------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    ModelFolderError
+        Missing, not a regular file, empty, not JSON or not an object.
+    """
+    try:
+        return read_json_object(path)
+    except CheckpointError as error:
+        raise ModelFolderError(str(error)) from None
+
+
 def read_config(model_dir: Union[str, Path]) -> Emotion2vecConfig:
     """Reads the architecture of a model folder.
 
@@ -296,14 +324,7 @@ def read_config(model_dir: Union[str, Path]) -> Emotion2vecConfig:
             f"{model_dir}: not an emotion2vec model folder (no {CONFIG_FILE}); "
             "make one with `emotion2vec convert SRC OUT_DIR`"
         )
-    try:
-        check_regular_file(path)
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except CheckpointError as error:
-        raise ModelFolderError(str(error)) from None
-    except (OSError, ValueError, RecursionError) as error:  # bad JSON, bad UTF-8
-        raise ModelFolderError(f"{path}: not valid JSON ({one_line(error)})") from None
-    return parse_config(values, path)
+    return parse_config(read_folder_json(path), path)
 
 
 def read_weights(path: Union[str, Path]) -> Dict[str, torch.Tensor]:
@@ -325,6 +346,39 @@ def read_weights(path: Union[str, Path]) -> Dict[str, torch.Tensor]:
         return load_state_dict_file(path)
     except CheckpointError as error:
         raise ModelFolderError(str(error)) from None
+
+
+def read_checked_weights(
+    path: Union[str, Path], shapes: Dict[str, torch.Size], against: Union[str, Path]
+) -> Dict[str, torch.Tensor]:
+    """Reads a state dict and checks it against the shapes its spec describes.
+
+    Arguments
+    ---------
+    path : str or Path
+        The weights file.
+    shapes : dict
+        Name -> shape of the module the spec builds (see :func:`expected_shapes`).
+    against : str or Path
+        The spec file, for the message.
+
+    Returns
+    -------
+    dict
+        The weights.
+
+    Raises
+    ------
+    ModelFolderError
+        Unreadable weights, or missing / unexpected / mis-shaped keys.
+    """
+    state = read_weights(path)
+    problems = state_dict_mismatch(shapes, state)
+    if problems:
+        raise ModelFolderError(
+            f"{path}: does not match {Path(against).name}: " + "; ".join(problems)
+        )
+    return state
 
 
 def expected_shapes(config: Emotion2vecConfig, source) -> Dict[str, torch.Size]:
@@ -376,11 +430,10 @@ def read_model_folder(
     if not model_dir.is_dir():
         raise ModelFolderError(f"{model_dir}: no such model folder")
     config = read_config(model_dir)
-    weights = model_dir / WEIGHTS_FILE
-    state = read_weights(weights)
-    problems = state_dict_mismatch(expected_shapes(config, model_dir / CONFIG_FILE), state)
-    if problems:
-        raise ModelFolderError(f"{weights}: does not match {CONFIG_FILE}: " + "; ".join(problems))
+    config_path = model_dir / CONFIG_FILE
+    state = read_checked_weights(
+        model_dir / WEIGHTS_FILE, expected_shapes(config, config_path), config_path
+    )
     labels_path = model_dir / LABELS_FILE
     labels = read_label_encoder(labels_path) if labels_path.exists() else []
     if config.num_labels and labels and len(labels) != config.num_labels:
@@ -417,3 +470,54 @@ def load_model(
     model.labels = labels
     model.model_dir = Path(model_dir)
     return model.to(device).eval()
+
+
+def load_downstream_head(model_dir: Union[str, Path]) -> Optional[Tuple[torch.nn.Module, Dict]]:
+    """Loads a folder's downstream head, if it has one (checked before any
+    weight is allocated, like the rest of the folder).
+
+    Arguments
+    ---------
+    model_dir : str or Path
+        Model folder.
+
+    Returns
+    -------
+    (torch.nn.Module, dict) or None
+        The head (eval mode, CPU) and the parsed ``downstream.json`` (with
+        ``feature`` and ``labels`` filled in); None when the folder has no
+        ``downstream.json``.
+    """
+    model_dir = Path(model_dir)
+    spec_path = model_dir / DOWNSTREAM_SPEC_FILE
+    weights = model_dir / DOWNSTREAM_HEAD_FILE
+    if not spec_path.exists():
+        if weights.exists():
+            raise ModelFolderError(
+                f"{model_dir}: has {DOWNSTREAM_HEAD_FILE} but no {DOWNSTREAM_SPEC_FILE}"
+            )
+        return None
+    spec = read_folder_json(spec_path)
+    spec.setdefault("feature", "frm")
+    try:
+        FeatureOption.parse(spec["feature"])
+    except (TypeError, ValueError, AttributeError) as error:
+        raise ModelFolderError(f"{spec_path}: {' '.join(str(error).split())}") from None
+    if "labels" not in spec:
+        labels_path = model_dir / LABELS_FILE
+        if not labels_path.is_file():
+            raise ModelFolderError(
+                f"{spec_path}: no 'labels' and no {LABELS_FILE} in {model_dir}"
+            )
+        spec["labels"] = read_label_encoder(labels_path)
+    if not isinstance(spec["labels"], list) or not all(isinstance(x, str) for x in spec["labels"]):
+        raise ModelFolderError(f"{spec_path}: 'labels' must be a list of strings")
+    try:
+        with torch.device("meta"):  # shapes first: nothing allocated for a bad spec
+            shapes = {k: v.shape for k, v in build_head(spec).state_dict().items()}
+    except (TypeError, ValueError, KeyError, RuntimeError, OverflowError) as error:
+        raise ModelFolderError(f"{spec_path}: invalid head spec ({one_line(error)})") from None
+    state = read_checked_weights(weights, shapes, spec_path)
+    head = build_head(spec)
+    head.load_state_dict(state, strict=True)
+    return head.eval(), spec

@@ -51,20 +51,20 @@ Authors
 """
 
 import argparse
+import json
 import logging
-import os
 import re
 import stat
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Tuple, Union
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 import torch
 
-logger = logging.getLogger(__name__)
+from emotion2vec.fileutils import PathLike
 
-PathLike = Union[str, os.PathLike]
+logger = logging.getLogger(__name__)
 
 #: How the command line names the opt-in to full unpickling.
 TRUST_FLAG = "--trust-checkpoint"
@@ -383,6 +383,38 @@ def check_regular_file(path: PathLike) -> Path:
     if info.st_size == 0:
         raise CheckpointError(f"{path}: empty file (0 bytes)")
     return path
+
+
+def read_json_object(path: PathLike) -> Dict[str, Any]:
+    """Reads a JSON object file (a config, a spec) as data, with a clear error.
+
+    Arguments
+    ---------
+    path : str or path
+        The file (checked with :func:`check_regular_file` first).
+
+    Returns
+    -------
+    dict
+
+    Example
+    -------
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "spec.json"
+    >>> _ = f.write_text("[1, 2]")
+    >>> read_json_object(f)
+    Traceback (most recent call last):
+    ...
+    emotion2vec.safe_load.CheckpointError: ...spec.json: expected a JSON object, got list
+    """
+    path = check_regular_file(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as error:  # bad JSON, bad UTF-8, too deep
+        raise CheckpointError(f"{path}: not valid JSON ({one_line(error)})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 _REFUSED_GLOBAL = re.compile(r"GLOBAL (\S+) was not an allowed global")

@@ -3,7 +3,8 @@
 - :mod:`emotion2vec.audio.io`: read, validate, resample, write, list files;
   ``SAMPLE_RATE``, the one definition of the rate emotion2vec takes.
 - :mod:`emotion2vec.audio.windows`: long audio, window plans and a block reader.
-- :mod:`emotion2vec.audio.batching`: length buckets and padding.
+- :mod:`emotion2vec.audio.batching`: the batching policy, length buckets
+  and padding.
 
 Example
 -------

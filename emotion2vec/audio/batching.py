@@ -1,23 +1,30 @@
-"""Batching audio files: lengths from headers, length buckets, padding.
+"""Batching audio files: lengths from headers, the batching policy, length
+buckets, padding.
 
-The layer that batches decides how a batch is made: :func:`length_batches`
-groups files sorted by length under a budget of padded samples and
-:func:`pad_batch` right-pads waveforms with SpeechBrain relative lengths.
-Used by ``emotion2vec extract`` and ``emotion2vec classify``.
+The layer that batches decides how a batch is made, and the model runs
+what it is given. :func:`batch_budget` is the policy: on a CPU every file
+is its own batch (matrix products are already efficient at one utterance
+there and padding only adds work: ``benchmarks/bench_inference.py``), on
+an accelerator files share padded batches under a budget of samples.
+:func:`length_batches` groups files sorted by length under that budget and
+:func:`pad_batch` right-pads waveforms, keeping their lengths in samples.
+Used by ``emotion2vec extract``, ``emotion2vec classify`` and the
+downstream feature cache.
 
 Authors
  * emotion2vec-sb contributors
 """
 
-from typing import Sequence, Tuple
+from typing import Sequence, Tuple, Union
 
 import torch
 
 from emotion2vec.audio.io import SAMPLE_RATE, AudioError, audio_info
 
 
-def usable_samples(path, min_samples: int) -> int:
-    """Length of an audio file at 16 kHz, from its header, if long enough.
+def usable_samples(path, min_samples: int, sample_rate: int = SAMPLE_RATE) -> int:
+    """Length of an audio file once read at ``sample_rate``, from its header,
+    if long enough.
 
     Arguments
     ---------
@@ -25,11 +32,13 @@ def usable_samples(path, min_samples: int) -> int:
         Audio file.
     min_samples : int
         Shortest usable input (the model's ``min_samples``).
+    sample_rate : int
+        The rate it will be read at (default :data:`SAMPLE_RATE`, 16 kHz).
 
     Returns
     -------
     int
-        Samples at 16 kHz.
+        Samples at ``sample_rate``.
 
     Raises
     ------
@@ -37,12 +46,37 @@ def usable_samples(path, min_samples: int) -> int:
         Unreadable header, or shorter than ``min_samples``.
     """
     frames, sr, _ = audio_info(path)
-    samples = int(frames * SAMPLE_RATE / sr)
+    samples = int(frames * sample_rate / sr)
     if samples < min_samples:
         raise AudioError(
-            path, f"too short ({samples} samples at 16 kHz, need {min_samples})"
+            path, f"too short ({samples} samples at {sample_rate / 1000:g} kHz, need {min_samples})"
         )
     return samples
+
+
+def batch_budget(device: Union[str, torch.device], max_batch_samples: int) -> int:
+    """The batching policy: padded samples per batch on ``device``.
+
+    Arguments
+    ---------
+    device : str or torch.device
+        Where the model runs.
+    max_batch_samples : int
+        Budget of padded samples per batch (``longest * batch size``) on an
+        accelerator.
+
+    Returns
+    -------
+    int
+        0 on a CPU (with :func:`length_batches`: one file per batch, no
+        padding), ``max_batch_samples`` elsewhere.
+
+    Example
+    -------
+    >>> batch_budget("cpu", 160 * 16000), batch_budget("cuda:0", 160 * 16000)
+    (0, 2560000)
+    """
+    return 0 if torch.device(device).type == "cpu" else int(max_batch_samples)
 
 
 def length_batches(items, max_batch_samples: int, long_samples: int):
@@ -53,7 +87,8 @@ def length_batches(items, max_batch_samples: int, long_samples: int):
     items : iterable of tuple
         Tuples whose third element is the length in samples.
     max_batch_samples : int
-        Budget: longest length times batch size.
+        Budget: longest length times batch size (0: one item per batch;
+        see :func:`batch_budget`).
     long_samples : int
         Items longer than this come alone (to be windowed).
 
@@ -82,7 +117,7 @@ def length_batches(items, max_batch_samples: int, long_samples: int):
 
 
 def pad_batch(wavs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Right zero-pads waveforms into a batch with relative lengths.
+    """Right zero-pads waveforms into a batch.
 
     Arguments
     ---------
@@ -93,18 +128,18 @@ def pad_batch(wavs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]
     -------
     padded : torch.Tensor
         ``[batch, longest]``.
-    wav_lens : torch.Tensor
-        ``[batch]`` relative lengths (SpeechBrain convention).
+    lengths : torch.Tensor
+        ``[batch]`` valid samples (int64), for ``extract_features(...,
+        lengths=...)``.
 
     Example
     -------
-    >>> padded, lens = pad_batch([torch.ones(4), torch.ones(2)])
-    >>> padded.tolist(), lens.tolist()
-    ([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0]], [1.0, 0.5])
+    >>> padded, lengths = pad_batch([torch.ones(4), torch.ones(2)])
+    >>> padded.tolist(), lengths.tolist()
+    ([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0]], [4, 2])
     """
     longest = max(len(w) for w in wavs)
     padded = torch.zeros(len(wavs), longest)
     for i, w in enumerate(wavs):
         padded[i, : len(w)] = w
-    lens = torch.tensor([len(w) / longest for w in wavs])
-    return padded, lens
+    return padded, torch.tensor([len(w) for w in wavs], dtype=torch.long)

@@ -31,7 +31,13 @@ logger = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
 
 SAMPLE_RATE = 16000
-"""The rate every emotion2vec model takes (Hz): the one definition in the package."""
+"""The rate every emotion2vec model takes (Hz): the one definition in the package.
+
+It lives here, where audio enters, because every waveform the package feeds
+a model is read by :func:`read_audio` at this rate; the model itself
+imports nothing outside :mod:`emotion2vec.model` and computes on samples
+(its docstrings say 16 kHz). ``read_audio``, ``write_audio`` and the
+window reader take the rate as a parameter with this default."""
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 """File suffixes :func:`find_audio_files` collects by default."""
@@ -66,7 +72,31 @@ class AudioError(ValueError):
         super().__init__(f"{self.path}: {problem}")
 
 
-def _check_file(path: Path) -> None:
+def check_audio_file(path: PathLike) -> None:
+    """Cheap checks before decoding: the file exists, is a regular file and
+    is not empty (no header is read).
+
+    Arguments
+    ---------
+    path : str or path
+        Audio file.
+
+    Raises
+    ------
+    AudioError
+        ``file not found``, ``not a regular file`` or ``empty file (0 bytes)``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "empty.wav"
+    >>> _ = path.write_bytes(b"")
+    >>> check_audio_file(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    emotion2vec.audio.io.AudioError: ...empty.wav: empty file (0 bytes)
+    """
+    path = Path(path)
     if not path.exists():
         raise AudioError(path, "file not found")
     if not path.is_file():
@@ -106,7 +136,7 @@ def audio_info(path: PathLike) -> Tuple[int, int, int]:
     (8000, 16000, 1)
     """
     path = Path(path)
-    _check_file(path)
+    check_audio_file(path)
     try:
         info = soundfile.info(str(path))
     except Exception as err:  # libsndfile raises several types
@@ -177,11 +207,11 @@ def read_audio(path: PathLike, target_sr: Optional[int] = SAMPLE_RATE) -> torch.
     (torch.Size([1600]), torch.float32, 0.25)
     """
     path = Path(path)
-    _check_file(path)
+    check_audio_file(path)
     try:
         data, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except Exception as err:  # libsndfile raises several types
-        raise AudioError(path, f"cannot decode audio ({_reason(err)})") from None
+        raise decode_error(path, err) from None
     return _mono_at(path, data, sample_rate, target_sr)
 
 
@@ -223,7 +253,7 @@ def read_media(path: PathLike, target_sr: Optional[int] = SAMPLE_RATE) -> torch.
     emotion2vec.audio.io.AudioError: .../not_media.mp4: cannot decode audio (...)
     """
     path = Path(path)
-    _check_file(path)
+    check_audio_file(path)
     try:
         import av
     except ImportError as err:
@@ -242,7 +272,7 @@ def read_media(path: PathLike, target_sr: Optional[int] = SAMPLE_RATE) -> torch.
     except AudioError:
         raise
     except Exception as err:  # av.error.* (InvalidDataError, ...), codec errors
-        raise AudioError(path, f"cannot decode audio ({_reason(err)})") from None
+        raise decode_error(path, err) from None
     if not chunks or not sample_rate:
         raise AudioError(path, "contains no audio samples")
     data = np.concatenate(chunks, axis=1).T  # [samples, channels]
@@ -255,14 +285,67 @@ def _mono_at(
     """``[samples, channels]`` -> checked mono waveform at ``target_sr``."""
     if data.size == 0:
         raise AudioError(path, "contains no audio samples")
-    if not np.isfinite(data).all():
-        raise AudioError(path, "contains NaN or Inf sample values")
-    wav = torch.from_numpy(data.mean(axis=1, dtype=np.float32))
+    wav = to_mono(data, path)
     if target_sr is not None and sample_rate != target_sr:
         if target_sr <= 0:
             raise ValueError(f"target_sr must be positive, got {target_sr}")
         wav = torchaudio.functional.resample(wav, int(sample_rate), int(target_sr))
     return wav.contiguous()
+
+
+def to_mono(data: np.ndarray, path: PathLike) -> torch.Tensor:
+    """Decoded samples -> the mono waveform the package uses.
+
+    The one decoding step of :func:`read_audio`, :func:`read_media` and
+    :class:`~emotion2vec.audio.windows.WindowReader`.
+
+    Arguments
+    ---------
+    data : numpy.ndarray
+        ``[frames, channels]`` float32 samples as ``soundfile`` decodes them.
+    path : str or path
+        Their file, for the error.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[frames]`` float32: the mean over channels.
+
+    Raises
+    ------
+    AudioError
+        NaN or Inf values.
+
+    Example
+    -------
+    >>> to_mono(np.array([[0.5, 0.0], [1.0, 1.0]], dtype=np.float32), "a.wav").tolist()
+    [0.25, 1.0]
+    """
+    if not np.isfinite(data).all():
+        raise AudioError(path, "contains NaN or Inf sample values")
+    return torch.from_numpy(data.mean(axis=1, dtype=np.float32))
+
+
+def decode_error(path: PathLike, error: Exception) -> AudioError:
+    """The :class:`AudioError` for a file that libsndfile cannot decode.
+
+    Arguments
+    ---------
+    path : str or path
+        The file.
+    error : Exception
+        What libsndfile raised.
+
+    Returns
+    -------
+    AudioError
+
+    Example
+    -------
+    >>> str(decode_error("a.wav", RuntimeError("bad header")))
+    'a.wav: cannot decode audio (RuntimeError: bad header)'
+    """
+    return AudioError(path, f"cannot decode audio ({_reason(error)})")
 
 
 def write_audio(path: PathLike, wav: Union[torch.Tensor, np.ndarray], sr: int = SAMPLE_RATE) -> None:

@@ -10,7 +10,7 @@ waveform without decoding the whole file: it seeks, reads the span (plus a
 short margin when the file has another rate), averages the channels and
 resamples with ``torchaudio.functional.resample``, as
 ``emotion2vec.audio.io.read_audio`` does for a whole file. Blocks start on the
-resampling grid (a multiple of ``rate / gcd(rate, 16000)`` source samples)
+resampling grid (a multiple of ``rate / gcd(rate, SAMPLE_RATE)`` source samples)
 and carry a margin wider than the resampling filter, so a span equals the
 same slice of ``read_audio(path)`` up to float round-off. Memory is bounded
 by the span length, however long the file.
@@ -23,12 +23,11 @@ import math
 from pathlib import Path
 from typing import List, Tuple, Union
 
-import numpy as np
 import soundfile
 import torch
 import torchaudio
 
-from emotion2vec.audio.io import SAMPLE_RATE, AudioError, audio_info
+from emotion2vec.audio.io import SAMPLE_RATE, audio_info, decode_error, to_mono
 
 MARGIN_SAMPLES = 800
 """Resampling margin on each side of a span, in 16 kHz samples (50 ms)."""
@@ -88,12 +87,15 @@ def plan_windows(
 
 
 class WindowReader:
-    """Reads spans of an audio file as 16 kHz mono float32, block by block.
+    """Reads spans of an audio file as mono float32 at ``target_sr``, block by block.
 
     Arguments
     ---------
     path : str or Path
         Audio file (any format libsndfile reads).
+    target_sr : int
+        Output rate (default :data:`~emotion2vec.audio.io.SAMPLE_RATE`, 16 kHz);
+        ``total``, ``read(start, end)`` count samples at this rate.
 
     Example
     -------
@@ -106,12 +108,13 @@ class WindowReader:
     (16000, torch.Size([200]))
     """
 
-    def __init__(self, path: Union[str, Path]):
+    def __init__(self, path: Union[str, Path], target_sr: int = SAMPLE_RATE):
         self.path = Path(path)
         self.frames, self.rate, self.channels = audio_info(self.path)
-        divisor = math.gcd(self.rate, SAMPLE_RATE)
+        self.target_sr = int(target_sr)
+        divisor = math.gcd(self.rate, self.target_sr)
         self.step_in = self.rate // divisor
-        self.step_out = SAMPLE_RATE // divisor
+        self.step_out = self.target_sr // divisor
         self.total = math.ceil(self.frames * self.step_out / self.step_in)
         self._file = None
 
@@ -119,7 +122,7 @@ class WindowReader:
         try:
             self._file = soundfile.SoundFile(str(self.path))
         except Exception as error:  # libsndfile raises several types
-            raise AudioError(self.path, f"cannot decode audio ({error})") from None
+            raise decode_error(self.path, error) from None
         return self
 
     def __exit__(self, *exc):
@@ -132,10 +135,8 @@ class WindowReader:
             self._file.seek(first)
             data = self._file.read(last - first, dtype="float32", always_2d=True)
         except Exception as error:  # libsndfile raises several types
-            raise AudioError(self.path, f"cannot decode audio ({error})") from None
-        if not np.isfinite(data).all():
-            raise AudioError(self.path, "contains NaN or Inf sample values")
-        return torch.from_numpy(data.mean(axis=1, dtype=np.float32))
+            raise decode_error(self.path, error) from None
+        return to_mono(data, self.path)
 
     def read(self, start: int, end: int) -> torch.Tensor:
         """The 16 kHz samples ``[start, end)`` of the file.
@@ -156,13 +157,13 @@ class WindowReader:
             raise RuntimeError("use WindowReader as a context manager")
         if not 0 <= start < end <= self.total:
             raise ValueError(f"span [{start}, {end}) outside [0, {self.total})")
-        if self.rate == SAMPLE_RATE:
+        if self.rate == self.target_sr:
             return self._read_source(start, end)
         # Block on the resampling grid, with a margin on both sides.
         first = max(0, (start - MARGIN_SAMPLES) // self.step_out)
         last = -(-(end + MARGIN_SAMPLES) // self.step_out)
         source_last = min(self.frames, last * self.step_in)
         block = self._read_source(first * self.step_in, source_last)
-        block = torchaudio.functional.resample(block, self.rate, SAMPLE_RATE)
+        block = torchaudio.functional.resample(block, self.rate, self.target_sr)
         offset = first * self.step_out
         return block[start - offset : end - offset].contiguous()

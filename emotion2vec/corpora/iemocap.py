@@ -28,17 +28,16 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from emotion2vec.audio import AudioError, is_hidden_path
 from emotion2vec.corpora import register_corpus
 from emotion2vec.corpora.common import PrepError, SkipLog
 from emotion2vec.corpora.files import find_corpus_root, probe_audio
 from emotion2vec.corpora.manifest import check_prepared, count_by, log_counts, write_manifest
+from emotion2vec.fileutils import PathLike
 
 logger = logging.getLogger(__name__)
-
-PathLike = Union[str, os.PathLike]
 
 IEMOCAP_SESSIONS = (1, 2, 3, 4, 5)
 IEMOCAP_CLASSES = ("ang", "hap", "neu", "sad")

@@ -7,7 +7,9 @@
   earlier preparation is reused ("already prepared"); anything else (a
   foreign file, other options, a hand-edited CSV) is a
   :class:`~emotion2vec.corpora.common.PrepError` asking for another output
-  folder. :func:`read_manifest` reads a manifest back.
+  folder. :func:`read_marker` / :func:`write_marker` are that marker
+  mechanism on its own (the pre-training manifest uses it too) and
+  :func:`read_manifest` is the one manifest reader.
 * :func:`audio_row` completes a row's standard columns and :func:`safe_id`
   makes an utterance ID from a name with spaces or brackets.
 * :func:`count_by` / :func:`log_counts` summarise classes against the
@@ -74,6 +76,130 @@ def _normalise(value: Any) -> Any:
 
 
 
+def read_marker(
+    csv_path: PathLike, maker: str, options: Optional[Mapping[str, Any]] = None
+) -> Optional[Dict[str, Any]]:
+    """The marker of a CSV that ``maker`` wrote and nobody changed since.
+
+    The one marker mechanism of the package: the corpus preparations
+    (:func:`check_prepared`) and the pre-training manifest
+    (:func:`emotion2vec.pretrain.manifest.build_pretrain_manifest`) both
+    refuse to touch a CSV that is not provably theirs and unchanged. What
+    they do with other options differs on purpose: a prepared corpus
+    manifest is what folds, feature caches and results are keyed on, so
+    other options are refused (a new output folder keeps both); the
+    pre-training manifest is an intermediate that its recipe rebuilds in
+    place.
+
+    Arguments
+    ---------
+    csv_path : str or path
+        The CSV.
+    maker : str
+        Who must have written it.
+    options : mapping, optional
+        When given, the options it must have been written with.
+
+    Returns
+    -------
+    dict or None
+        The marker (``version``, ``maker``, ``options``, ``csv``,
+        ``csv_sha256``, ``summary``); None when ``csv_path`` does not exist.
+
+    Raises
+    ------
+    PrepError
+        ``csv_path`` exists without a marker, with an unreadable one, from
+        another maker, from other ``options``, or was modified since.
+    """
+    csv_path = Path(csv_path)
+    marker = marker_path(csv_path)
+    if not csv_path.exists():
+        return None
+    advice = (
+        f"Choose another output folder, or delete {csv_path}"
+        f"{' and ' + marker.name if marker.exists() else ''} to prepare again."
+    )
+    if not marker.is_file():
+        raise PrepError(
+            f"{csv_path} exists but was not written by {maker} (no marker file "
+            f"{marker.name}); refusing to overwrite it. {advice}"
+        )
+    try:
+        with open(marker, encoding="utf-8") as handle:
+            stored = json.load(handle)
+        stored_maker, stored_options = stored["maker"], stored["options"]
+        stored_hash = stored["csv_sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise PrepError(
+            f"{marker} is unreadable ({err}); refusing to overwrite {csv_path}. {advice}"
+        ) from None
+    if stored_maker != maker:
+        raise PrepError(
+            f"{csv_path} was written by {stored_maker}, not {maker}; "
+            f"refusing to overwrite it. {advice}"
+        )
+    if options is not None:
+        wanted = _normalise(dict(options))
+        if stored_options != wanted:
+            changes = _describe_changes(stored_options, wanted)
+            raise PrepError(
+                f"{csv_path} was prepared with different options ({changes}); "
+                f"refusing to overwrite it. {advice}"
+            )
+    if stored_hash != sha256_file(csv_path):
+        raise PrepError(
+            f"{csv_path} was modified after {maker} wrote it (hash differs from "
+            f"{marker.name}); refusing to overwrite it. {advice}"
+        )
+    return stored
+
+
+def write_marker(
+    csv_path: PathLike,
+    maker: str,
+    options: Mapping[str, Any],
+    summary: Optional[Mapping[str, Any]] = None,
+    written: Optional[PathLike] = None,
+) -> Path:
+    """Writes the marker of ``csv_path`` (see :func:`read_marker`).
+
+    Arguments
+    ---------
+    csv_path : str or path
+        The CSV the marker describes.
+    maker : str
+        Who wrote it.
+    options : mapping
+        JSON-serialisable options that determined its content.
+    summary : mapping, optional
+        JSON-serialisable summary (counts, skips).
+    written : str or path, optional
+        The file whose bytes will become ``csv_path`` (a staged copy about
+        to be moved into place; default ``csv_path`` itself).
+
+    Returns
+    -------
+    Path
+        The marker file.
+    """
+    csv_path = Path(csv_path)
+    marker = {
+        "version": MARKER_VERSION,
+        "maker": maker,
+        "options": _normalise(dict(options)),
+        "csv": csv_path.name,
+        "csv_sha256": sha256_file(written if written is not None else csv_path),
+        "summary": _normalise(dict(summary or {})),
+    }
+    target = marker_path(csv_path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(marker, handle, indent=2, sort_keys=True)
+    os.replace(tmp, target)
+    return target
+
+
 def check_prepared(csv_path: PathLike, maker: str, options: Mapping[str, Any]) -> bool:
     """Decides whether a preparation can be skipped, and refuses to clobber.
 
@@ -113,45 +239,8 @@ def check_prepared(csv_path: PathLike, maker: str, options: Mapping[str, Any]) -
     ...
     emotion2vec.corpora.common.PrepError: ...different options (seed: 1 -> 2)...
     """
-    csv_path = Path(csv_path)
-    marker = marker_path(csv_path)
-    if not csv_path.exists():
+    if read_marker(csv_path, maker, options) is None:
         return False
-    advice = (
-        f"Choose another output folder, or delete {csv_path}"
-        f"{' and ' + marker.name if marker.exists() else ''} to prepare again."
-    )
-    if not marker.is_file():
-        raise PrepError(
-            f"{csv_path} exists but was not written by {maker} (no marker file "
-            f"{marker.name}); refusing to overwrite it. {advice}"
-        )
-    try:
-        with open(marker, encoding="utf-8") as handle:
-            stored = json.load(handle)
-        stored_maker, stored_options = stored["maker"], stored["options"]
-        stored_hash = stored["csv_sha256"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise PrepError(
-            f"{marker} is unreadable ({err}); refusing to overwrite {csv_path}. {advice}"
-        ) from None
-    if stored_maker != maker:
-        raise PrepError(
-            f"{csv_path} was written by {stored_maker}, not {maker}; "
-            f"refusing to overwrite it. {advice}"
-        )
-    wanted = _normalise(dict(options))
-    if stored_options != wanted:
-        changes = _describe_changes(stored_options, wanted)
-        raise PrepError(
-            f"{csv_path} was prepared with different options ({changes}); "
-            f"refusing to overwrite it. {advice}"
-        )
-    if stored_hash != sha256_file(csv_path):
-        raise PrepError(
-            f"{csv_path} was modified after {maker} wrote it (hash differs from "
-            f"{marker.name}); refusing to overwrite it. {advice}"
-        )
     logger.info("%s already prepared with the same options; skipping preparation", csv_path)
     return True
 
@@ -237,18 +326,7 @@ def write_manifest(
         writer.writerow(columns)
         for row in rows:
             writer.writerow([_field(column, row[column]) for column in columns])
-    marker = {
-        "version": MARKER_VERSION,
-        "maker": maker,
-        "options": _normalise(dict(options)),
-        "csv": csv_path.name,
-        "csv_sha256": sha256_file(tmp),
-        "summary": _normalise(dict(summary or {})),
-    }
-    marker_tmp = marker_path(tmp)
-    with open(marker_tmp, "w", encoding="utf-8") as handle:
-        json.dump(marker, handle, indent=2, sort_keys=True)
-    os.replace(marker_tmp, marker_path(csv_path))
+    write_marker(csv_path, maker, options, summary, written=tmp)
     os.replace(tmp, csv_path)
     return csv_path
 
@@ -261,13 +339,19 @@ def _field(column: str, value: Any) -> str:
     return str(value)
 
 
-def read_manifest(csv_path: PathLike) -> List[Dict[str, str]]:
+def read_manifest(csv_path: PathLike, columns: Sequence[str] = ("ID",)) -> List[Dict[str, str]]:
     """Reads a manifest CSV into a list of row dicts (all values strings).
+
+    The one manifest reader: corpus manifests (downstream recipes), the
+    sources and the output of the pre-training manifest
+    (:func:`emotion2vec.pretrain.data.read_manifest` adds its types on top).
 
     Arguments
     ---------
     csv_path : str or path
-        Manifest CSV with an ``ID`` column.
+        Manifest CSV.
+    columns : sequence of str
+        Columns it must have (default: ``ID``).
 
     Returns
     -------
@@ -276,7 +360,7 @@ def read_manifest(csv_path: PathLike) -> List[Dict[str, str]]:
     Raises
     ------
     PrepError
-        Missing file or no ``ID`` column.
+        Missing file or missing columns.
 
     Example
     -------
@@ -285,18 +369,23 @@ def read_manifest(csv_path: PathLike) -> List[Dict[str, str]]:
     >>> _ = csv_path.write_text("ID,wav,speaker\\nu1,/a.wav,s1\\n")
     >>> read_manifest(csv_path)
     [{'ID': 'u1', 'wav': '/a.wav', 'speaker': 's1'}]
+    >>> read_manifest(csv_path, columns=("ID", "duration"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    emotion2vec.corpora.common.PrepError: manifest ...m.csv is missing column(s) ['duration'] ...
     """
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise PrepError(f"manifest {csv_path} not found")
     with open(csv_path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        if "ID" not in (reader.fieldnames or []):
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+        if missing:
             raise PrepError(
-                f"manifest {csv_path} has no ID column (columns: {reader.fieldnames})"
+                f"manifest {csv_path} is missing column(s) {missing} "
+                f"(columns: {reader.fieldnames})"
             )
         return [dict(row) for row in reader]
-
 
 
 def count_by(

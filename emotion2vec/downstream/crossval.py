@@ -39,7 +39,6 @@ import csv
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
@@ -55,6 +54,7 @@ from emotion2vec.downstream.brain import EmotionBrain, feature_dataset, label_en
 from emotion2vec.downstream.features import FeatureCache
 from emotion2vec.downstream.folds import Fold, make_folds
 from emotion2vec.downstream.metrics import average_reports
+from emotion2vec.fileutils import staged_file
 from emotion2vec.model.heads import build_head, head_spec
 
 logger = logging.getLogger(__name__)
@@ -79,11 +79,9 @@ class CrossValError(ValueError):
 
 
 def _write_json(path: Path, data: Any) -> None:
-    """Atomic JSON write (temporary file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Atomic JSON write (:func:`emotion2vec.fileutils.staged_file`)."""
+    with staged_file(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 def _run_opt(run_opts, key: str, default=None):

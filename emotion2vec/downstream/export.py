@@ -24,31 +24,28 @@ Authors
 """
 
 import json
-import os
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
 
+from emotion2vec.audio import SAMPLE_RATE
 from emotion2vec.downstream.crossval import FOLD_RESULT_FILE, HEAD_FILE, RUN_FILE
 from emotion2vec.downstream.upstreams import Emotion2vecUpstream
-from emotion2vec.fileutils import staged_folder
+from emotion2vec.fileutils import PathLike, check_replaceable, staged_folder
 from emotion2vec.model.featurize import FeatureOption
 from emotion2vec.model.heads import build_head
 from emotion2vec.model_folder import (
+    DOWNSTREAM_HEAD_FILE,
+    DOWNSTREAM_LABELS_FILE,
+    DOWNSTREAM_SPEC_FILE,
     FOLDER_FILES,
     SOURCE_FILE,
     save_model_folder,
     write_label_encoder,
 )
-from emotion2vec.safe_load import CheckpointError, load_state_dict_file
-
-PathLike = Union[str, os.PathLike]
-SPEC_FILE = "downstream.json"
-WEIGHTS_FILE = "downstream_head.ckpt"
-LABELS_FILE = "downstream_label_encoder.txt"
-EXPORT_FILES = set(FOLDER_FILES) | {SPEC_FILE, WEIGHTS_FILE, LABELS_FILE}
+from emotion2vec.safe_load import CheckpointError, load_state_dict_file, read_json_object
 
 
 class ExportError(ValueError):
@@ -57,14 +54,9 @@ class ExportError(ValueError):
 
 def _read_json(path: Path) -> Dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ExportError(f"{path} not found") from None
-    except (OSError, ValueError) as error:  # bad JSON, bad UTF-8, a folder
-        raise ExportError(f"{path}: invalid JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise ExportError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
+        return read_json_object(path)
+    except CheckpointError as error:
+        raise ExportError(str(error)) from None
 
 
 def finished_folds(results_dir: PathLike) -> Dict[str, Dict[str, Any]]:
@@ -167,7 +159,7 @@ def export_downstream(
         raise ExportError(str(error)) from None
     except RuntimeError as error:
         raise ExportError(f"{head_path} does not match the head spec in {RUN_FILE}: {error}") from None
-    _check_target(out_dir, overwrite)
+    check_replaceable(out_dir, overwrite, FOLDER_FILES, ExportError)
     spec.update(
         exported_from=str(results_dir.resolve()), fold=name, corpus=settings.get("corpus"),
         protocol=settings.get("protocol"),
@@ -181,9 +173,9 @@ def export_downstream(
             folder, model.config, model.state_dict(), labels=getattr(model, "labels", None) or None,
             source={"downstream_export": spec["exported_from"], "fold": name, "upstream": source},
         )
-        (folder / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
-        torch.save(head.state_dict(), folder / WEIGHTS_FILE)
-        write_label_encoder(folder / LABELS_FILE, list(spec["labels"]))
+        (folder / DOWNSTREAM_SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+        torch.save(head.state_dict(), folder / DOWNSTREAM_HEAD_FILE)
+        write_label_encoder(folder / DOWNSTREAM_LABELS_FILE, list(spec["labels"]))
         if verify:
             verify_export(folder, upstream, head.eval(), spec["feature"])
     return out_dir
@@ -216,19 +208,6 @@ def _read_source(model_dir: Optional[str]) -> Dict[str, Any]:
         return {"model_dir": model_dir}
 
 
-def _check_target(out_dir: Path, overwrite: bool) -> None:
-    if not out_dir.exists() or not any(out_dir.iterdir()):
-        return
-    if not overwrite:
-        raise ExportError(f"{out_dir} already exists and is not empty; pass --overwrite to replace it")
-    foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in EXPORT_FILES)
-    if foreign:
-        raise ExportError(
-            f"{out_dir} holds files an export does not write ({', '.join(foreign)}); "
-            "refusing to replace it"
-        )
-
-
 @torch.no_grad()
 def verify_export(folder: Path, upstream: Emotion2vecUpstream, head, feature: str,
                   atol: float = 1e-4) -> float:
@@ -256,7 +235,7 @@ def verify_export(folder: Path, upstream: Emotion2vecUpstream, head, feature: st
 
     classifier = Emotion2vecClassifier.from_hparams(source=str(folder), run_opts={"device": "cpu"})
     generator = torch.Generator().manual_seed(0)
-    n = max(upstream.min_samples * 4, 16000)
+    n = max(upstream.min_samples * 4, SAMPLE_RATE)  # at least one second
     wavs = torch.randn(2, n, generator=generator) * 0.1
     wavs[1, int(0.7 * n):] = 0.0
     lens = torch.tensor([1.0, int(0.7 * n) / n])

@@ -33,11 +33,12 @@ import torch
 from tqdm import tqdm
 
 from emotion2vec.audio import SAMPLE_RATE, read_audio
+from emotion2vec.audio.batching import batch_budget, length_batches, pad_batch
+from emotion2vec.fileutils import PathLike
 from emotion2vec.model.featurize import FeatureOption
 
 logger = logging.getLogger(__name__)
 
-PathLike = Union[str, os.PathLike]
 CACHE_FORMAT = 1
 META_FILE = "meta.json"
 DTYPES = ("float32", "float16")
@@ -91,7 +92,9 @@ class FeatureCache:
     dtype : str
         Storage dtype, ``float32`` or ``float16`` (heads always get float32).
     batch_seconds : float
-        Padded audio per upstream batch, in seconds.
+        Padded audio per upstream batch, in seconds, on an accelerator (on a
+        CPU each utterance is its own batch:
+        :func:`emotion2vec.audio.batching.batch_budget`).
     device : str or torch.device, optional
         Where the upstream runs (default: CPU).
     progress : bool
@@ -189,16 +192,15 @@ class FeatureCache:
         return FeatureStore(self.path, self.key)
 
     def _batches(self) -> List[List[Mapping[str, Any]]]:
-        budget = self.batch_seconds * SAMPLE_RATE
+        """Rows sorted by (duration, ID) in length buckets (the manifest
+        durations stand in for the lengths)."""
+        budget = batch_budget(self.device, self.batch_seconds * SAMPLE_RATE)
         rows = sorted(self.rows, key=lambda r: (float(r.get("duration") or 0.0), str(r["ID"])))
-        batches, batch = [], []
-        for row in rows:  # sorted: the new row is the longest of its batch
-            longest = float(row.get("duration") or 0.0) * SAMPLE_RATE
-            if batch and longest * (len(batch) + 1) > budget:
-                batches.append(batch)
-                batch = []
-            batch.append(row)
-        return batches + ([batch] if batch else [])
+        items = [(row, None, float(row.get("duration") or 0.0) * SAMPLE_RATE) for row in rows]
+        return [
+            [row for row, _, _ in batch]
+            for batch in length_batches(items, budget, long_samples=float("inf"))
+        ]
 
     def _read(self, row: Mapping[str, Any]) -> torch.Tensor:
         try:
@@ -221,12 +223,8 @@ class FeatureCache:
         batches = self._batches()
         try:
             for batch in tqdm(batches, desc=f"features {self.path.name}", disable=not self.progress):
-                wavs = [self._read(row) for row in batch]
-                longest = max(len(w) for w in wavs)
-                padded = torch.zeros(len(wavs), longest)
-                for i, wav in enumerate(wavs):
-                    padded[i, : len(wav)] = wav
-                rel = torch.tensor([len(w) / longest for w in wavs])
+                padded, samples = pad_batch([self._read(row) for row in batch])
+                rel = torch.tensor([int(n) / padded.shape[1] for n in samples])  # upstream contract
                 out = upstream(padded.to(self.device), rel.to(self.device),
                                layers=list(self.option.layers) if self.option.layers else None)
                 streams = self.option.batch_streams(out)

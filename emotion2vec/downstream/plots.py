@@ -16,13 +16,12 @@ Authors
  * emotion2vec-sb contributors
 """
 
-import os
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-PathLike = Union[str, os.PathLike]
+from emotion2vec.fileutils import PathLike
 
 
 def _pyplot():

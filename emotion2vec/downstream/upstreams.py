@@ -29,16 +29,16 @@ Authors
 """
 
 import hashlib
-import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional
 
 import torch
 from torch import nn
 
+from emotion2vec.audio import SAMPLE_RATE
+from emotion2vec.fileutils import PathLike
 from emotion2vec.model import FeatureOutput, masked_mean, resolve_blocks
 
-PathLike = Union[str, os.PathLike]
 
 
 def state_digest(module: nn.Module) -> str:
@@ -356,7 +356,7 @@ class FbankUpstream(Upstream):
         self.hop_ms = float(hop_ms)
         if not 0 < self.hop_ms <= 25:
             raise ValueError(f"fbank hop_ms must be in (0, 25] (the window is 25 ms), got {hop_ms}")
-        self.fbank = Fbank(n_mels=self.n_mels, sample_rate=16000, hop_length=self.hop_ms)
+        self.fbank = Fbank(n_mels=self.n_mels, sample_rate=SAMPLE_RATE, hop_length=self.hop_ms)
 
     @property
     def dim(self) -> int:

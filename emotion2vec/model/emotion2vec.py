@@ -5,6 +5,12 @@ Data flow: waveform -> per-utterance normalisation on its valid length ->
 conv extractor -> projection -> context encoder (positional conv, utterance
 tokens, ALiBi, prenet, main blocks) -> frames / utterance / layers.
 
+Input rate. The model computes on samples; every released emotion2vec
+model was trained on 16 kHz audio, and that rate is a contract of the
+data, kept where audio enters the package
+(``emotion2vec.audio.SAMPLE_RATE``, which ``read_audio`` resamples to).
+The model imports nothing outside :mod:`emotion2vec.model`.
+
 Authors
  * emotion2vec-sb contributors
 """
@@ -16,7 +22,6 @@ from typing import List, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from emotion2vec.audio.io import SAMPLE_RATE  # the model's contract; audio owns the constant
 from emotion2vec.model.blocks import resolve_blocks
 from emotion2vec.model.config import Emotion2vecConfig
 from emotion2vec.model.decoder import CNNDecoder
@@ -147,18 +152,19 @@ class Emotion2vecModel(nn.Module):
         self,
         wavs: torch.Tensor,
         wav_lens: Optional[torch.Tensor] = None,
-        sample_rate: int = SAMPLE_RATE,
+        lengths: Optional[torch.Tensor] = None,
     ):
-        """Validates a batch and converts relative lengths to samples.
+        """Validates a batch and gives the valid samples of each item.
 
         Arguments
         ---------
         wavs : torch.Tensor
-            ``[batch, samples]`` (or ``[samples]``) float waveforms.
+            ``[batch, samples]`` (or ``[samples]``) float waveforms at 16 kHz
+            (``emotion2vec.audio.read_audio(path, SAMPLE_RATE)``).
         wav_lens : torch.Tensor, optional
             ``[batch]`` relative lengths in (0, 1] (SpeechBrain convention).
-        sample_rate : int
-            Sample rate of ``wavs``; must be 16000.
+        lengths : torch.Tensor, optional
+            ``[batch]`` valid samples (absolute), instead of ``wav_lens``.
 
         Returns
         -------
@@ -167,12 +173,6 @@ class Emotion2vecModel(nn.Module):
         lengths : torch.Tensor
             ``[batch]`` valid samples (int64).
         """
-        if sample_rate != SAMPLE_RATE:
-            raise ValueError(
-                f"emotion2vec expects {SAMPLE_RATE} Hz audio, got "
-                f"{sample_rate} Hz: resample first (emotion2vec.audio."
-                "read_audio does it)"
-            )
         if not torch.is_tensor(wavs):
             raise ValueError(f"wavs must be a torch.Tensor, got {type(wavs)}")
         if wavs.dim() == 1:
@@ -185,7 +185,19 @@ class Emotion2vecModel(nn.Module):
         if not wavs.is_floating_point():
             raise ValueError(f"wavs must be floating point, got {wavs.dtype}")
         B, N = wavs.shape
-        if wav_lens is None:
+        if lengths is not None:
+            if wav_lens is not None:
+                raise ValueError("pass either wav_lens (relative) or lengths (samples), not both")
+            lengths = torch.as_tensor(lengths, device=wavs.device)
+            if lengths.shape != (B,) or lengths.is_floating_point():
+                raise ValueError(
+                    f"lengths must be [{B}] integer sample counts, got "
+                    f"{tuple(lengths.shape)} {lengths.dtype}"
+                )
+            if ((lengths <= 0) | (lengths > N)).any():
+                raise ValueError(f"lengths must be in [1, {N}], got {lengths.tolist()}")
+            lengths = lengths.long()
+        elif wav_lens is None:
             lengths = torch.full((B,), N, dtype=torch.long, device=wavs.device)
         else:
             wav_lens = torch.as_tensor(wav_lens, device=wavs.device)
@@ -208,8 +220,7 @@ class Emotion2vecModel(nn.Module):
             raise ValueError(
                 f"input too short: items {short.tolist()} have "
                 f"{lengths[short].tolist()} samples, need at least "
-                f"{self.min_samples} ({self.min_samples / SAMPLE_RATE:.3f} s, "
-                "one frame)"
+                f"{self.min_samples} (one frame)"
             )
         return wavs, lengths
 
@@ -304,11 +315,16 @@ class Emotion2vecModel(nn.Module):
         wavs: torch.Tensor,
         wav_lens: Optional[torch.Tensor] = None,
         layers: Union[None, str, int, Sequence[int]] = None,
-        sample_rate: int = SAMPLE_RATE,
         normalize: Optional[bool] = None,
-        batch_strategy: str = "auto",
+        lengths: Optional[torch.Tensor] = None,
     ) -> FeatureOutput:
         """Computes frame, utterance and (optionally) per-block features.
+
+        The batch is run as given, in one forward: how files are grouped
+        into batches (one at a time on CPU, padded batches on GPU) is the
+        caller's choice (:func:`emotion2vec.audio.batching.batch_budget`).
+        The model is padding-invariant: a padded batch gives each item the
+        features it gets alone (up to float rounding).
 
         Arguments
         ---------
@@ -318,38 +334,19 @@ class Emotion2vecModel(nn.Module):
             ``[batch]`` relative lengths (SpeechBrain convention).
         layers : None, "all", int or list of int
             Block outputs to return (see ``resolve_layers``).
-        sample_rate : int
-            Sample rate of ``wavs`` (checked).
         normalize : bool, optional
             Normalise each waveform; None = as the model expects
             (``config.normalize``). Pass False when the caller already
             normalised the whole utterance (windowed extraction).
-        batch_strategy : str
-            ``"padded"``: one forward over the padded batch; ``"per_item"``:
-            each item at its own length, outputs re-padded (same results:
-            the model is padding-invariant); ``"auto"``: per item on CPU,
-            where batching buys no matrix efficiency and padding only adds
-            work (benchmarks/bench_inference.py), padded elsewhere.
+        lengths : torch.Tensor, optional
+            ``[batch]`` valid samples (absolute), instead of ``wav_lens``.
 
         Returns
         -------
         FeatureOutput
         """
-        wavs, lengths = self.check_input(wavs, wav_lens, sample_rate)
+        wavs, lengths = self.check_input(wavs, wav_lens, lengths)
         layer_ids = self.resolve_layers(layers)
-        if batch_strategy not in ("auto", "padded", "per_item"):
-            raise ValueError(f"batch_strategy must be auto, padded or per_item, got {batch_strategy!r}")
-        if batch_strategy == "auto":
-            batch_strategy = "per_item" if wavs.device.type == "cpu" else "padded"
-        if batch_strategy == "per_item" and len(wavs) > 1:
-            items = [
-                self.extract_features(
-                    wavs[i : i + 1, : int(n)], layers=layer_ids, normalize=normalize,
-                    batch_strategy="padded",
-                )
-                for i, n in enumerate(lengths)
-            ]
-            return stack_outputs(items)
         if normalize is None:
             normalize = self.config.normalize
         if normalize:
@@ -400,40 +397,6 @@ class Emotion2vecModel(nn.Module):
             Frame features (padded frames zero).
         """
         return self.extract_features(wavs, wav_lens).frames
-
-
-def stack_outputs(items: Sequence[FeatureOutput]) -> FeatureOutput:
-    """Stacks single-item outputs into one zero-padded batch output.
-
-    Arguments
-    ---------
-    items : sequence of FeatureOutput
-        Outputs of batch size 1 each.
-
-    Returns
-    -------
-    FeatureOutput
-        ``frames`` (and ``layers``) zero-padded to the longest item.
-    """
-    longest = max(int(item.frame_lens[0]) for item in items)
-
-    def pad(x):
-        return torch.nn.functional.pad(x, (0, 0, 0, longest - x.shape[1]))
-
-    out = FeatureOutput(
-        frames=torch.cat([pad(item.frames) for item in items]),
-        utterance=torch.cat([item.utterance for item in items]),
-        frame_lens=torch.cat([item.frame_lens for item in items]),
-        tokens=torch.cat([item.tokens for item in items]),
-    )
-    if items[0].layers is not None:
-        out.layers = [
-            torch.cat([pad(item.layers[k]) for item in items])
-            for k in range(len(items[0].layers))
-        ]
-    if items[0].logits is not None:
-        out.logits = torch.cat([item.logits for item in items])
-    return out
 
 
 def count_frames(num_samples: int, config: Optional[Emotion2vecConfig] = None) -> int:

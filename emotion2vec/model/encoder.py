@@ -122,6 +122,47 @@ class PositionalConvEncoder(nn.Module):
         return x.transpose(1, 2)
 
 
+def biased_attention_fp32_logits(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, dropout: float = 0.0
+) -> torch.Tensor:
+    """Attention in low precision with the bias added to float32 logits.
+
+    The released code (fairseq AltAttention) computes ``q k^T`` in the
+    autocast dtype, casts the logits to float32, adds the ALiBi bias there
+    and takes the softmax in float32. SDPA would need the bias in the
+    query's dtype: in bf16 a bias of -20 is off by up to 0.06 (8 mantissa
+    bits), which moves attention weights by several per cent. So a bf16 or
+    fp16 pass with a bias takes this path (not fused; fp32 keeps SDPA).
+
+    Arguments
+    ---------
+    q, k, v : torch.Tensor
+        ``[batch, heads, seq, head_dim]`` in the compute dtype.
+    bias : torch.Tensor
+        Additive bias broadcastable to ``[batch, heads, seq, seq]`` (float32).
+    dropout : float
+        Dropout on the attention probabilities.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[batch, heads, seq, head_dim]`` in the dtype of ``q``.
+
+    Example
+    -------
+    >>> q = k = v = torch.randn(1, 2, 5, 4)
+    >>> bias = -torch.arange(5.0).abs().expand(1, 2, 5, 5)
+    >>> ref = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+    >>> torch.allclose(biased_attention_fp32_logits(q, k, v, bias), ref, atol=1e-6)
+    True
+    """
+    logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
+    probs = (logits.float() + bias.float()).softmax(dim=-1).to(q.dtype)
+    if dropout > 0:
+        probs = F.dropout(probs, p=dropout)
+    return probs @ v
+
+
 class AlibiAttention(nn.Module):
     """Multi-head self-attention with fused qkv and an additive bias.
 
@@ -172,12 +213,11 @@ class AlibiAttention(nn.Module):
         B, S, D = x.shape
         qkv = self.qkv(x).view(B, S, 3, self.num_heads, D // self.num_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        if attn_bias is not None:
-            attn_bias = attn_bias.to(q.dtype)
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_bias,
-            dropout_p=self.attention_dropout if self.training else 0.0,
-        )
+        dropout = self.attention_dropout if self.training else 0.0
+        if attn_bias is not None and q.dtype in (torch.float16, torch.bfloat16):
+            y = biased_attention_fp32_logits(q, k, v, attn_bias, dropout)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias, dropout_p=dropout)
         y = y.transpose(1, 2).reshape(B, S, D)
         return self.output_dropout(self.out_proj(y))
 

@@ -46,8 +46,9 @@ import speechbrain as sb
 import torch
 from speechbrain.utils.distributed import if_main_process
 
+from emotion2vec.checkpoints.results import MODEL_CONFIG_FILE
 from emotion2vec.pretrain.data import mix_seed
-from emotion2vec.pretrain.ema import unwrap_module as _unwrap
+from emotion2vec.pretrain.ema import unwrap_module
 from emotion2vec.pretrain.initialization import initialize_model
 from emotion2vec.pretrain.schedulers import param_groups_for_weight_decay
 from emotion2vec.pretrain.targets import utterance_target
@@ -55,7 +56,6 @@ from emotion2vec.pretrain.teacher import sync_teacher, teacher_targets
 
 logger = logging.getLogger(__name__)
 
-MODEL_CONFIG_FILE = "model_config.json"
 
 #: hparams copied into the exported config's ``extra`` (official names).
 PRETRAIN_FIELDS = {
@@ -424,7 +424,7 @@ class Emotion2vecPretrainBrain(sb.Brain):
             return
         step = self.optimizer_step
         teacher = self.hparams.teacher
-        decay = teacher.update(_unwrap(self.hparams.model).encoder, step)
+        decay = teacher.update(unwrap_module(self.hparams.model).encoder, step)
         lr = self.lr_scheduler.step(step)
         stats = self.update_stats.summary()
         self.update_stats.reset()

@@ -29,7 +29,6 @@ Authors
 
 from __future__ import annotations
 
-import csv
 import logging
 import string
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from emotion2vec.audio import SAMPLE_RATE, AudioError, read_audio
+from emotion2vec.corpora.manifest import read_manifest as read_csv_manifest
 from emotion2vec.pretrain.masking import compute_block_mask_1d, crop_mask
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,10 @@ def mix_seed(*parts: int) -> int:
 def read_manifest(path, replacements: Optional[dict] = None) -> List[dict]:
     """Reads a pre-training CSV (``ID, wav, duration``; other columns kept).
 
+    The rows come from the package's one manifest reader
+    (:func:`emotion2vec.corpora.manifest.read_manifest`); this adds the
+    ``$name`` substitutions and the float durations pre-training needs.
+
     Arguments
     ---------
     path : str or path
@@ -88,18 +92,11 @@ def read_manifest(path, replacements: Optional[dict] = None) -> List[dict]:
     list of dict
         One row per item, ``duration`` as float.
     """
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"ID", "wav", "duration"} - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {sorted(missing)}")
-        rows = []
-        for row in reader:
-            row = dict(row)
-            if replacements:
-                row["wav"] = string.Template(row["wav"]).safe_substitute(replacements)
-            row["duration"] = float(row["duration"])
-            rows.append(row)
+    rows = read_csv_manifest(path, columns=("ID", "wav", "duration"))
+    for row in rows:
+        if replacements:
+            row["wav"] = string.Template(row["wav"]).safe_substitute(replacements)
+        row["duration"] = float(row["duration"])
     if not rows:
         raise ValueError(f"{path}: the manifest has no rows")
     return rows

@@ -14,6 +14,9 @@ model -> the official FunASR / ModelScope on-disk layout.
 - :func:`convert`: what ``emotion2vec convert SRC OUT --to folder|funasr``
   runs.
 
+Sources are read with :func:`emotion2vec.checkpoints.read_model_source`;
+the FunASR names and config are :mod:`emotion2vec.checkpoints.funasr`.
+
 Authors
  * emotion2vec-sb contributors
 """
@@ -21,208 +24,22 @@ Authors
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import yaml
 
 from emotion2vec.checkpoints import (
-    official_model_conf,
-    read_official_checkpoint,
-    to_official_state_dict,
+    FUNASR_FILES,
+    funasr_config,
+    funasr_state_dict,
+    is_results_dir,
+    read_model_source,
+    read_results_dir,
 )
-from emotion2vec.fileutils import staged_folder
-from emotion2vec.model import Emotion2vecConfig, Emotion2vecModel
-from emotion2vec.model_folder import (
-    CONFIG_FILE,
-    ModelFolderError,
-    expected_shapes,
-    parse_config,
-    read_model_folder,
-    read_weights,
-    save_model_folder,
-)
-from emotion2vec.safe_load import one_line, state_dict_mismatch
-
-MODEL_CONFIG_FILE = "model_config.json"
-FUNASR_FILES = ("config.yaml", "configuration.json", "model.pt", "tokens.txt")
-BACKBONE_PREFIX = "d2v_model."
-
-
-@dataclass
-class LoadedModel:
-    """A model read from any supported source.
-
-    Arguments
-    ---------
-    config : Emotion2vecConfig
-        Architecture.
-    state_dict : dict
-        Weights under our names.
-    labels : list of str
-        Head labels (empty without head).
-    source : dict
-        Provenance.
-    """
-
-    config: Emotion2vecConfig
-    state_dict: dict
-    labels: list = field(default_factory=list)
-    source: dict = field(default_factory=dict)
-
-
-def read_checkpoint_meta(ckpt: Path) -> dict:
-    """The ``CKPT.yaml`` of a SpeechBrain checkpoint, with a clear error.
-
-    Arguments
-    ---------
-    ckpt : Path
-        A ``CKPT+...`` folder.
-
-    Returns
-    -------
-    dict
-    """
-    path = Path(ckpt) / "CKPT.yaml"
-    try:
-        meta = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        raise ModelFolderError(f"{path}: cannot read YAML ({one_line(error)})") from None
-    if not isinstance(meta, dict):
-        raise ModelFolderError(f"{path}: expected a mapping, got {type(meta).__name__}")
-    return meta
-
-
-def _checkpoint_time(ckpt: Path) -> float:
-    try:
-        return float(read_checkpoint_meta(ckpt).get("unixtime", 0.0))
-    except (TypeError, ValueError):
-        raise ModelFolderError(f"{ckpt / 'CKPT.yaml'}: unixtime is not a number") from None
-
-
-def find_results_checkpoint(results_dir) -> Path:
-    """The most recent SpeechBrain checkpoint of a pre-training run.
-
-    Arguments
-    ---------
-    results_dir : str or path
-        The run's ``output_folder``, its ``save`` folder, or one
-        ``CKPT+...`` folder.
-
-    Returns
-    -------
-    Path
-        The ``CKPT+...`` folder (holds ``model.ckpt``).
-    """
-    path = Path(results_dir)
-    if (path / "CKPT.yaml").is_file():
-        return path
-    for save in (path / "save", path):
-        ckpts = [p for p in save.glob("CKPT+*") if (p / "CKPT.yaml").is_file()]
-        if ckpts:
-            return max(ckpts, key=lambda p: (_checkpoint_time(p), p.name))
-    raise ModelFolderError(
-        f"{results_dir}: no pre-training checkpoint (save/CKPT+*/) found"
-    )
-
-
-def is_results_dir(path) -> bool:
-    """Whether ``path`` looks like a pre-training run (or its save folder,
-    or one of its checkpoints).
-
-    Arguments
-    ---------
-    path : str or path
-        Candidate.
-
-    Returns
-    -------
-    bool
-    """
-    path = Path(path)
-    return any(
-        (p / MODEL_CONFIG_FILE).is_file() for p in (path, path / "save", path.parent)
-    ) and not (path / CONFIG_FILE).is_file()
-
-
-def read_results_dir(results_dir) -> LoadedModel:
-    """Reads the student of a pre-training run (latest checkpoint).
-
-    Arguments
-    ---------
-    results_dir : str or path
-        See :func:`find_results_checkpoint`.
-
-    Returns
-    -------
-    LoadedModel
-    """
-    ckpt = find_results_checkpoint(results_dir)
-    config_path = ckpt.parent / MODEL_CONFIG_FILE
-    if not config_path.is_file():
-        raise ModelFolderError(f"{ckpt.parent}: missing {MODEL_CONFIG_FILE}")
-    try:
-        values = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ModelFolderError(f"{config_path}: not valid JSON ({one_line(error)})") from None
-    config = parse_config(values, config_path)
-    state = read_weights(ckpt / "model.ckpt")
-    problems = state_dict_mismatch(expected_shapes(config, config_path), state)
-    if problems:
-        raise ModelFolderError(
-            f"{ckpt / 'model.ckpt'}: does not match {config_path.name}: " + "; ".join(problems)
-        )
-    meta = read_checkpoint_meta(ckpt)
-    source = {
-        "exported_from": str(ckpt.resolve()),
-        "checkpoint_meta": {k: v for k, v in meta.items() if isinstance(v, (int, float, str))},
-        "weights": "student",
-    }
-    return LoadedModel(config, dict(state), [], source)
-
-
-def read_any(src, trust: bool = False) -> LoadedModel:
-    """Reads a results dir, a model folder or a released checkpoint.
-
-    Arguments
-    ---------
-    src : str or path
-        The source.
-    trust : bool
-        Allow full unpickling of a released checkpoint that the safe load
-        refuses (see :mod:`emotion2vec.safe_load`).
-
-    Returns
-    -------
-    LoadedModel
-    """
-    path = Path(src)
-    if path.is_dir() and (path / CONFIG_FILE).exists():
-        config, state, labels = read_model_folder(path)
-        return LoadedModel(config, dict(state), labels, {"model_folder": str(path.resolve())})
-    if path.is_dir() and is_results_dir(path):
-        return read_results_dir(path)
-    checkpoint = read_official_checkpoint(path, trust=trust)
-    return LoadedModel(
-        checkpoint.config, checkpoint.state_dict, checkpoint.labels,
-        {"converted_from": str(path.resolve()), "read": checkpoint.source},
-    )
-
-
-def _check_out_dir(out_dir: Path, overwrite: bool, known: tuple) -> None:
-    if out_dir.exists() and any(out_dir.iterdir()):
-        foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in known)
-        if not overwrite:
-            raise ModelFolderError(
-                f"{out_dir} already exists and is not empty; pass --overwrite "
-                "(or overwrite=True) to replace it"
-            )
-        if foreign:
-            raise ModelFolderError(
-                f"{out_dir} holds files this tool did not write "
-                f"({', '.join(foreign)}); refusing to replace it"
-            )
+from emotion2vec.fileutils import check_replaceable, staged_folder
+from emotion2vec.model import Emotion2vecModel
+from emotion2vec.model_folder import CONFIG_FILE, ModelFolderError, save_model_folder
 
 
 def export_model_folder(results_dir, out_dir, overwrite: bool = False) -> Path:
@@ -241,68 +58,8 @@ def export_model_folder(results_dir, out_dir, overwrite: bool = False) -> Path:
     -------
     Path
     """
-    loaded = read_results_dir(results_dir)
-    return save_model_folder(
-        out_dir, loaded.config, loaded.state_dict, loaded.labels,
-        source=loaded.source, overwrite=overwrite,
-    )
-
-
-def funasr_config(config: Emotion2vecConfig, has_head: bool) -> dict:
-    """The FunASR ``config.yaml`` of a model (plus-model layout).
-
-    Arguments
-    ---------
-    config : Emotion2vecConfig
-        Architecture.
-    has_head : bool
-        Whether a classification head (and ``tokens.txt``) is exported.
-
-    Returns
-    -------
-    dict
-
-    Example
-    -------
-    >>> conf = funasr_config(Emotion2vecConfig(), has_head=False)
-    >>> conf["model"], conf["scope_map"], "tokenizer" in conf
-    ('Emotion2vec', ['d2v_model.', 'none'], False)
-    """
-    conf = {"model": "Emotion2vec", "model_conf": official_model_conf(config)}
-    if has_head:
-        conf["tokenizer"] = "CharTokenizer"
-        conf["tokenizer_conf"] = {"unk_symbol": "<unk>", "split_with_space": True}
-    conf["scope_map"] = [BACKBONE_PREFIX, "none"]
-    return conf
-
-
-def funasr_state_dict(state: dict, extractor_mode: str = "layer_norm") -> dict:
-    """Our weights under FunASR names: backbone ``d2v_model.*``, head
-    ``proj.*``.
-
-    Arguments
-    ---------
-    state : dict
-        Our state dict.
-    extractor_mode : str
-        Conv front-end mode.
-
-    Returns
-    -------
-    dict
-
-    Example
-    -------
-    >>> sd = funasr_state_dict({"encoder.alibi_scale": torch.ones(1),
-    ...                         "head.bias": torch.zeros(2)})
-    >>> sorted(sd)
-    ['d2v_model.modality_encoders.AUDIO.alibi_scale', 'proj.bias']
-    """
-    out = {}
-    for key, value in to_official_state_dict(state, extractor_mode).items():
-        name = key if key.startswith("proj.") else BACKBONE_PREFIX + key
-        out[name] = value.detach().cpu().contiguous()
-    return out
+    config, state, source = read_results_dir(results_dir)
+    return save_model_folder(out_dir, config, state, [], source=source, overwrite=overwrite)
 
 
 def export_funasr(src, out_dir, overwrite: bool = False, trust: bool = False) -> Path:
@@ -317,13 +74,13 @@ def export_funasr(src, out_dir, overwrite: bool = False, trust: bool = False) ->
     overwrite : bool
         Replace an existing export.
     trust : bool
-        See :func:`read_any`.
+        See :func:`emotion2vec.checkpoints.read_model_source`.
 
     Returns
     -------
     Path
     """
-    loaded = read_any(src, trust=trust)
+    loaded = read_model_source(src, trust=trust)
     config = loaded.config
     with torch.device("meta"):
         model = Emotion2vecModel(config)
@@ -336,7 +93,7 @@ def export_funasr(src, out_dir, overwrite: bool = False, trust: bool = False) ->
         )
     has_head = bool(config.num_labels)
     out_dir = Path(out_dir)
-    _check_out_dir(out_dir, overwrite, FUNASR_FILES)
+    check_replaceable(out_dir, overwrite, FUNASR_FILES, ModelFolderError)
     with staged_folder(out_dir) as tmp:
         with open(tmp / "config.yaml", "w", encoding="utf-8") as handle:
             yaml.safe_dump(
@@ -395,7 +152,7 @@ def convert(
     if path.is_dir() and is_results_dir(path):
         return export_model_folder(path, out_dir, overwrite=overwrite)
     if path.is_dir() and (path / CONFIG_FILE).exists():
-        loaded = read_any(path)
+        loaded = read_model_source(path)
         return save_model_folder(
             out_dir, loaded.config, loaded.state_dict, loaded.labels,
             source=loaded.source, overwrite=overwrite,

@@ -2,14 +2,22 @@
 several corpora.
 
 Sources are prepared corpus CSVs (``ID, wav, duration`` columns, extra
-columns ignored) and/or plain folders of audio scanned recursively. Durations
-of folder files come from ``soundfile.info`` (header only, no decoding).
-Unreadable files are logged with the reason and skipped; kept rows are
-filtered by duration, given unique IDs and written sorted by ID.
+columns ignored, read with :func:`emotion2vec.corpora.manifest.read_manifest`)
+and/or plain folders of audio scanned recursively. Folder files are
+filtered and probed by :mod:`emotion2vec.audio` (hidden entries with
+:func:`~emotion2vec.audio.is_hidden_path`, durations from the header with
+:func:`~emotion2vec.audio.duration_seconds`, no decoding). Unusable files
+(missing, empty, unreadable) are logged with the reason, reported in the
+summary's ``failures`` and skipped, as the corpus preparations do; kept
+rows are filtered by duration, given unique IDs and written sorted by ID.
 
-The CSV is accompanied by a marker ``<out_csv>.done.json`` recording the
-settings, a hash of the CSV and the summary. An existing ``out_csv`` is only
-replaced when its marker proves this function wrote it, unchanged.
+The CSV is accompanied by the marker of the corpus preparations
+(``<out_csv>.prep.json``, :func:`emotion2vec.corpora.manifest.read_marker`)
+recording the settings, a hash of the CSV and the summary. An existing
+``out_csv`` is only replaced when its marker proves this function wrote
+it, unchanged; unlike a corpus preparation, other settings rebuild it in
+place (it is an intermediate of the recipe, not a result's key). A marker
+of the earlier format (``<out_csv>.done.json``) is still recognised.
 
 Authors
  * emotion2vec-sb contributors
@@ -26,13 +34,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import soundfile
+from emotion2vec.audio import AudioError, duration_seconds, is_hidden_path
+from emotion2vec.audio.io import check_audio_file
+from emotion2vec.corpora.common import PrepError
+from emotion2vec.corpora.manifest import MARKER_SUFFIX, read_manifest, read_marker, write_marker
 from emotion2vec.fileutils import sha256_file
 
 logger = logging.getLogger(__name__)
 
-MARKER_SUFFIX = ".done.json"
-_MARKER_VERSION = 1
+__all__ = ["MARKER_SUFFIX", "build_pretrain_manifest"]
+
+MAKER = f"{__name__}.build_pretrain_manifest"
+_SETTINGS_VERSION = 1
+#: The marker of manifests written before the corpus marker was shared.
+LEGACY_MARKER_SUFFIX = ".done.json"
 
 
 @dataclass
@@ -43,38 +58,22 @@ class _Entry:
     duration: float
 
 
-def _marker_path(out_csv: Path) -> Path:
-    return out_csv.with_name(out_csv.name + MARKER_SUFFIX)
-
-
-
 def _audio_duration(path: Path) -> tuple[float | None, str | None]:
     """Duration in seconds from the header, or (None, reason)."""
     try:
-        if path.stat().st_size == 0:
-            return None, "empty file"
-        info = soundfile.info(str(path))
-    except Exception as err:  # soundfile raises several types
-        return None, f"{type(err).__name__}: {err}"
-    if info.samplerate <= 0 or info.frames <= 0:
-        return None, "no audio frames"
-    return info.frames / info.samplerate, None
-
-
-def _is_hidden(rel: Path) -> bool:
-    return any(part.startswith(".") or part == "__MACOSX" for part in rel.parts)
+        return duration_seconds(path), None
+    except AudioError as error:
+        return None, error.problem
 
 
 def _scan_folder(root, name, extensions, failures) -> list[_Entry]:
     entries = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".") and d != "__MACOSX"
-        )
+        dirnames[:] = sorted(d for d in dirnames if not is_hidden_path(d))
         for filename in sorted(filenames):
             path = Path(dirpath) / filename
             rel = path.relative_to(root)
-            if _is_hidden(rel) or path.suffix.lower() not in extensions:
+            if is_hidden_path(rel) or path.suffix.lower() not in extensions:
                 continue
             duration, reason = _audio_duration(path)
             if duration is None:
@@ -88,33 +87,30 @@ def _scan_folder(root, name, extensions, failures) -> list[_Entry]:
 
 def _read_csv(csv_path, name, replacements, verify, failures) -> list[_Entry]:
     entries = []
-    with open(csv_path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"ID", "wav"} - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f"{csv_path}: missing column(s) {sorted(missing)}")
-        for row in reader:
-            wav = string.Template(row["wav"]).safe_substitute(replacements)
-            if "$" in wav:
-                failures.append((wav, "unresolved placeholder in path"))
+    for row in read_manifest(csv_path, columns=("ID", "wav")):
+        wav = string.Template(row["wav"]).safe_substitute(replacements)
+        if "$" in wav:
+            failures.append((wav, "unresolved placeholder in path"))
+            continue
+        path = Path(wav)
+        if not path.is_absolute():
+            path = csv_path.parent / path
+        try:
+            check_audio_file(path)  # cheap: missing, not a file, zero bytes
+        except AudioError as error:
+            failures.append((str(path), error.problem))
+            continue
+        try:
+            duration = float(row.get("duration") or "nan")
+        except ValueError:
+            duration = float("nan")
+        if verify or not duration > 0:
+            duration, reason = _audio_duration(path)
+            if duration is None:
+                failures.append((str(path), reason))
                 continue
-            path = Path(wav)
-            if not path.is_absolute():
-                path = csv_path.parent / path
-            if not path.is_file():
-                failures.append((str(path), "file not found"))
-                continue
-            try:
-                duration = float(row.get("duration") or "nan")
-            except ValueError:
-                duration = float("nan")
-            if verify or not duration > 0:
-                duration, reason = _audio_duration(path)
-                if duration is None:
-                    failures.append((str(path), reason))
-                    continue
-            wav = os.path.abspath(path)
-            entries.append(_Entry(name, row["ID"], wav, duration))
+        wav = os.path.abspath(path)
+        entries.append(_Entry(name, row["ID"], wav, duration))
     return entries
 
 
@@ -149,26 +145,37 @@ def _source_names(sources: Sequence[Path]) -> list[str]:
     return names
 
 
-def _check_existing(out_csv: Path) -> dict | None:
-    """Raises if ``out_csv`` exists and is not ours; returns the stored
-    marker when it is ours."""
-    marker = _marker_path(out_csv)
-    if not out_csv.exists():
+def _legacy_marker(out_csv: Path) -> dict | None:
+    """The ``.done.json`` marker of a manifest written before the corpus
+    marker was shared, in the shared marker's shape (or None)."""
+    legacy = out_csv.with_name(out_csv.name + LEGACY_MARKER_SUFFIX)
+    new = out_csv.with_name(out_csv.name + MARKER_SUFFIX)
+    if not out_csv.exists() or new.exists() or not legacy.is_file():
         return None
-    if not marker.is_file():
-        raise FileExistsError(
-            f"{out_csv} exists and was not written by build_pretrain_manifest "
-            f"(no {marker.name}); refusing to overwrite it. Remove it or "
-            "choose another output path."
-        )
-    with open(marker, encoding="utf-8") as handle:
-        stored = json.load(handle)
-    if stored.get("csv_sha256") != sha256_file(out_csv):
+    try:
+        with open(legacy, encoding="utf-8") as handle:
+            stored = json.load(handle)
+        settings, digest, summary = stored["settings"], stored["csv_sha256"], stored["summary"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if digest != sha256_file(out_csv):
         raise FileExistsError(
             f"{out_csv} was modified after build_pretrain_manifest wrote it "
-            f"(hash differs from {marker.name}); refusing to overwrite it."
+            f"(hash differs from {legacy.name}); refusing to overwrite it."
         )
-    return stored
+    return {"options": settings, "summary": summary}
+
+
+def _check_existing(out_csv: Path) -> dict | None:
+    """Raises if ``out_csv`` exists and is not ours (FileExistsError, as
+    before the marker was shared); returns its marker when it is ours."""
+    legacy = _legacy_marker(out_csv)
+    if legacy is not None:
+        return legacy
+    try:
+        return read_marker(out_csv, MAKER)
+    except PrepError as error:
+        raise FileExistsError(str(error)) from None
 
 
 def build_pretrain_manifest(
@@ -188,8 +195,9 @@ def build_pretrain_manifest(
     sources : sequence of str or path
         Prepared CSVs (``ID, wav`` and usually ``duration`` columns; relative
         ``wav`` paths are relative to the CSV) and/or folders scanned
-        recursively for ``extensions`` (hidden entries, ``__MACOSX`` and
-        zero-byte files are skipped).
+        recursively for ``extensions`` (hidden entries and ``__MACOSX`` are
+        ignored; zero-byte and unreadable files are skipped and reported in
+        ``failures``, from CSVs too).
     out_csv : str or path
         Output CSV. Never replaces a file this function did not write.
     min_duration : float, optional
@@ -220,7 +228,7 @@ def build_pretrain_manifest(
 
     Example
     -------
-    >>> import tempfile, numpy
+    >>> import tempfile, numpy, soundfile
     >>> tmp = Path(tempfile.mkdtemp())
     >>> (tmp / "audio").mkdir()
     >>> soundfile.write(tmp / "audio" / "a.wav", numpy.zeros(48000), 16000)
@@ -235,7 +243,7 @@ def build_pretrain_manifest(
     paths = [Path(s) for s in sources]
     exts = tuple(sorted({"." + e.lower().lstrip(".") for e in extensions}))
     settings = {
-        "version": _MARKER_VERSION,
+        "version": _SETTINGS_VERSION,
         "sources": [os.path.abspath(p) for p in paths],
         "min_duration": min_duration,
         "max_duration": max_duration,
@@ -244,7 +252,7 @@ def build_pretrain_manifest(
         "verify_csv_audio": bool(verify_csv_audio),
     }
     stored = _check_existing(out_csv)
-    same = stored is not None and stored.get("settings") == settings
+    same = stored is not None and stored.get("options") == json.loads(json.dumps(settings))
     if same and not rebuild:
         logger.info("%s already built with these settings; reusing it", out_csv)
         return stored["summary"]
@@ -284,7 +292,6 @@ def build_pretrain_manifest(
         writer.writerow(["ID", "wav", "duration"])
         for entry in kept:
             writer.writerow([entry.utt_id, entry.wav, f"{entry.duration:.5f}"])
-    os.replace(tmp, out_csv)
 
     durations = [e.duration for e in kept]
     summary = {
@@ -301,13 +308,11 @@ def build_pretrain_manifest(
         "renamed": renamed,
         "failures": [list(f) for f in failures],
     }
-    marker = {
-        "settings": settings,
-        "csv_sha256": sha256_file(out_csv),
-        "summary": summary,
-    }
-    with open(_marker_path(out_csv), "w", encoding="utf-8") as handle:
-        json.dump(marker, handle, indent=2)
+    write_marker(out_csv, MAKER, settings, summary, written=tmp)  # marker first, as write_manifest
+    os.replace(tmp, out_csv)
+    legacy = out_csv.with_name(out_csv.name + LEGACY_MARKER_SUFFIX)
+    if legacy.exists():
+        legacy.unlink()
     logger.info(
         "pre-training manifest %s: %d files, %.2f h (kept %d, filtered %d "
         "[short %d, long %d], failed %d, renamed %d)",

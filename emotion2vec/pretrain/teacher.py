@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from emotion2vec.pretrain.ema import EMATeacher, unwrap_module as _unwrap
+from emotion2vec.pretrain.ema import EMATeacher, unwrap_module
 from emotion2vec.pretrain.targets import build_teacher_targets
 
 
@@ -54,7 +54,7 @@ def make_teacher(
     ['alibi_scale', 'blocks', 'input_norm', 'positional_conv', 'prenet', 'utterance_tokens']
     """
     return EMATeacher(
-        _unwrap(model).encoder, ema_decay, ema_end_decay, ema_anneal_end_step
+        unwrap_module(model).encoder, ema_decay, ema_end_decay, ema_anneal_end_step
     )
 
 
@@ -82,7 +82,7 @@ def sync_teacher(teacher: EMATeacher, model: nn.Module) -> None:
     >>> torch.equal(teacher.model.utterance_tokens, model.encoder.utterance_tokens)
     True
     """
-    state = _unwrap(model).encoder.state_dict()
+    state = unwrap_module(model).encoder.state_dict()
     teacher.model.load_state_dict(
         {k: v.detach().float() for k, v in state.items()}, strict=True
     )

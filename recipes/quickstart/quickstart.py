@@ -3,7 +3,7 @@
 Stages (each reused when its output exists, so a re-run is cheap):
 
 1. ``corpus``    synthesise a small acted-emotion corpus in RAVDESS's layout
-                 (``emotion2vec.synthetic``), or take the user's
+                 (``emotion2vec.corpora.synthetic``), or take the user's
                  ``corpus_folder`` (any corpus in RAVDESS's layout);
 2. ``prepare``   read it back through the real RAVDESS preparation;
 3. ``pretrain``  pre-train a tiny emotion2vec on it with the real pre-training
@@ -31,8 +31,9 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import torch
 
@@ -99,6 +100,15 @@ def override_args(overrides: Mapping[str, Any]) -> List[str]:
     return [f"--{key}={json.dumps(value)}" for key, value in overrides.items()]
 
 
+def _recipe_command(script: Path, hparams: Path, args: List[str]) -> List[str]:
+    return [sys.executable, str(script), str(hparams), *args]
+
+
+def _failure(title: str, code: int, log_path: Path) -> QuickstartError:
+    tail = log_path.read_text(encoding="utf-8").splitlines()[-15:]
+    return QuickstartError(f"{title} failed (exit {code}); full log: {log_path}\n" + "\n".join(tail))
+
+
 def run_recipe(script: Path, hparams: Path, args: List[str], log_path: Path, title: str):
     """Runs a recipe's ``train.py`` in a subprocess, teeing its output.
 
@@ -118,7 +128,7 @@ def run_recipe(script: Path, hparams: Path, args: List[str], log_path: Path, tit
     title : str
         For error messages.
     """
-    command = [sys.executable, str(script), str(hparams), *args]
+    command = _recipe_command(script, hparams, args)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as log:
         log.write(" ".join(command) + "\n")
@@ -134,10 +144,95 @@ def run_recipe(script: Path, hparams: Path, args: List[str], log_path: Path, tit
         code = process.wait()
     sys.stderr.write("\n")
     if code != 0:
-        tail = log_path.read_text(encoding="utf-8").splitlines()[-15:]
-        raise QuickstartError(
-            f"{title} failed (exit {code}); full log: {log_path}\n" + "\n".join(tail)
-        )
+        raise _failure(title, code, log_path)
+
+
+@dataclass
+class RecipeJob:
+    """One recipe run of :func:`run_recipes_side_by_side`.
+
+    Arguments
+    ---------
+    script, hparams : Path
+        The recipe's ``train.py`` and hparams file.
+    args : list of str
+        Extra command-line arguments.
+    log_path : Path
+        Where its whole output goes.
+    title : str
+        Its name in the status line and in errors.
+    progress : callable
+        ``() -> str``: a short progress text (e.g. folds done).
+    """
+
+    script: Path
+    hparams: Path
+    args: List[str]
+    log_path: Path
+    title: str
+    progress: Callable[[], str] = lambda: ""
+
+
+def run_recipes_side_by_side(jobs: Sequence[RecipeJob], slots: int, poll_s: float = 2.0):
+    """Runs recipe subprocesses, ``slots`` at a time, each with its share of the cores.
+
+    Training a small head is bound by Python's per-batch overhead, not by
+    arithmetic, so two runs with one thread each finish in about the time
+    of one run with two threads. Each run writes its output to its log; one
+    status line shows every run's progress.
+
+    Arguments
+    ---------
+    jobs : sequence of RecipeJob
+        Started in order as slots free up.
+    slots : int
+        Runs at once (1: one after another, with their progress bars).
+    poll_s : float
+        Seconds between status updates.
+
+    Raises
+    ------
+    QuickstartError
+        A run failed (the others are stopped; the message holds its log's tail).
+    """
+    if slots <= 1:
+        for job in jobs:
+            run_recipe(job.script, job.hparams, job.args, job.log_path, job.title)
+        return
+    threads = max(1, (os.cpu_count() or 1) // slots)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    waiting, running = list(jobs), []
+    quiet = ["--noprogressbar"]  # the logs get no progress bars; the status line replaces them
+    try:
+        while waiting or running:
+            while waiting and len(running) < slots:
+                job = waiting.pop(0)
+                job.log_path.parent.mkdir(parents=True, exist_ok=True)
+                log = open(job.log_path, "w", encoding="utf-8")
+                command = _recipe_command(job.script, job.hparams, job.args + quiet)
+                log.write(" ".join(command) + "\n")
+                log.flush()
+                process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+                running.append((job, process, log))
+            time.sleep(poll_s)
+            for entry in list(running):
+                job, process, log = entry
+                code = process.poll()
+                if code is None:
+                    continue
+                log.close()
+                running.remove(entry)
+                if code != 0:
+                    raise _failure(job.title, code, job.log_path)
+            status = "  ".join(f"{job.title}: {job.progress()}" for job, _, _ in running)
+            sys.stderr.write("\r    " + status[-110:].ljust(110))
+            sys.stderr.flush()
+    finally:
+        for _, process, log in running:
+            process.kill()
+            process.wait()
+            log.close()
+        sys.stderr.write("\n")
 
 
 def stage_corpus(settings: Mapping[str, Any], out: Path) -> Path:
@@ -147,7 +242,7 @@ def stage_corpus(settings: Mapping[str, Any], out: Path) -> Path:
         if not given.is_dir():
             raise QuickstartError(f"corpus_folder {given} is not a folder")
         return given
-    from emotion2vec.synthetic import write_synthetic_ravdess
+    from emotion2vec.corpora.synthetic import write_synthetic_ravdess
 
     return write_synthetic_ravdess(
         out / "data" / "RAVDESS", actors=settings["actors"], emotions=settings["emotions"],
@@ -215,10 +310,17 @@ def stage_random_init(pretrained: Path, out: Path, seed: int) -> Path:
     )
 
 
-def stage_probe(name, upstream: Optional[Path], corpus_root: Path, labels, settings, out: Path,
-                device: str):
-    """Cross-validated probe of one upstream with the real downstream recipe
-    (on the manifest that :func:`stage_prepare` wrote)."""
+def probe_job(name, upstream: Optional[Path], corpus_root: Path, labels, settings, out: Path,
+              device: str):
+    """The cross-validated probe of one upstream with the real downstream
+    recipe (on the manifest that :func:`stage_prepare` wrote).
+
+    Returns
+    -------
+    job : RecipeJob
+    folder : Path
+        Its output folder (``results.json`` when done).
+    """
     recipe = RECIPES / "RAVDESS" / "emotion_recognition"
     overrides = dict(settings["probe_overrides"], labels=list(labels), skip_prep=True,
                      prep_folder=str(out / "data"))
@@ -233,10 +335,14 @@ def stage_probe(name, upstream: Optional[Path], corpus_root: Path, labels, setti
         f"--device={device}",
         *override_args(overrides),
     ]
-    run_recipe(recipe / "train.py", recipe / "hparams" / settings["probe_hparams"], args,
-               out / "logs" / f"probe_{name}.log", f"probe of {name}")
     folder = out / "probe" / name / f"seed{overrides.get('seed', 42)}"
-    return json.loads((folder / "results.json").read_text()), folder
+
+    def progress() -> str:
+        return f"{len(list(folder.glob('folds/*/fold_result.json')))} folds"
+
+    job = RecipeJob(recipe / "train.py", recipe / "hparams" / settings["probe_hparams"], args,
+                    out / "logs" / f"probe_{name}.log", name, progress)
+    return job, folder
 
 
 def results_table(results: Mapping[str, Dict[str, Any]]) -> str:
@@ -375,12 +481,17 @@ def run_quickstart(settings: Mapping[str, Any], device: str = "cpu") -> Dict[str
     pretrained = stage_pretrain(manifest, settings, out, device)
     random_init = stage_random_init(pretrained, out, settings["seed"])
     stage(4, "Probing frozen upstreams with recipes/RAVDESS, leave-one-speaker-out CV")
-    results, folders = {}, {}
+    jobs, folders = {}, {}
     for name, upstream in (("pretrained", pretrained), ("random_init", random_init), ("fbank", None)):
-        _say(f"    {dict(UPSTREAMS)[name]}")
-        results[name], folders[name] = stage_probe(
-            name, upstream, corpus_root, labels, settings, out, device
-        )
+        jobs[name], folders[name] = probe_job(name, upstream, corpus_root, labels, settings, out, device)
+    slots = int(settings["probes_side_by_side"]) if device == "cpu" else 1
+    # side by side, the longest run (filterbank frames) starts first and the
+    # two short ones share the other slot
+    order = ("fbank", "pretrained", "random_init") if slots > 1 else tuple(jobs)
+    _say(f"    {', '.join(dict(UPSTREAMS)[name] for name in folders)}"
+         + (f" ({slots} at a time, logs in {out / 'logs'})" if slots > 1 else ""))
+    run_recipes_side_by_side([jobs[name] for name in order], slots)
+    results = {name: json.loads((folder / "results.json").read_text()) for name, folder in folders.items()}
     stage(5, "Results")
     text = summary_text(results, labels, settings)
     (out / "results.md").write_text(text, encoding="utf-8")

@@ -11,7 +11,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from emotion2vec.synthetic import write_synthetic_ravdess
+from emotion2vec.corpora.synthetic import write_synthetic_ravdess
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = "recipes/quickstart/train.py"
@@ -72,7 +72,7 @@ def test_quickstart_on_a_users_corpus(tmp_path):
     write_synthetic_ravdess(tmp_path / "my_corpus", actors=[5, 6, 7], emotions=["01", "04", "06"],
                             repetitions=1, seed=7)
     command = [sys.executable, str(ROOT / SCRIPT), str(ROOT / HPARAMS), "--corpus_folder=my_corpus",
-               "--output_folder=out", *SHORT]
+               "--output_folder=out", "--probes_side_by_side=1", *SHORT]  # one after another
     done = run(command, tmp_path)
     check_outputs(tmp_path / "out", done, 3, ["neutral", "sad", "fearful"])
     assert not (tmp_path / "out" / "data" / "RAVDESS").exists()  # nothing synthesised

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from emotion2vec.synthetic import write_synthetic_ravdess
+from emotion2vec.corpora.synthetic import write_synthetic_ravdess
 from emotion2vec.model import Emotion2vecModel
 from emotion2vec.model_folder import save_model_folder
 from tests.conftest import tiny_config

@@ -159,3 +159,24 @@ def test_load_model_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelFolderError, match="emotion2vec convert"):
         load_model(tmp_path / "empty")
+
+
+def test_read_model_source_is_the_one_reader(tmp_path):
+    """Model folder, released checkpoint (strict and weights-only) and
+    a folder without weights all go through read_model_source."""
+    from emotion2vec.checkpoints import read_model_source
+
+    strict = read_model_source(CKPT / "modelscope_plus")
+    assert strict.family == "emotion2vec" and strict.config.num_labels == len(strict.labels) > 0
+    loose = read_model_source(CKPT / "modelscope_plus", strict=False)
+    assert loose.family == "data2vec_multi" and loose.config is None
+    assert set(loose.state_dict) == set(strict.state_dict)
+    for key, value in strict.state_dict.items():
+        assert torch.equal(loose.state_dict[key].float(), value), key
+    folder = convert_checkpoint(CKPT / "modelscope_plus", tmp_path / "folder")
+    for mode in (True, False):
+        read = read_model_source(folder, strict=mode)
+        assert read.family == "model_folder" and read.labels == strict.labels
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="no weights file"):
+        read_model_source(tmp_path / "empty", strict=False)

@@ -128,3 +128,48 @@ def test_model_errors(tmp_path, audio, capsys):
     save_model_folder(tmp_path / "base", config, Emotion2vecModel(config).state_dict())
     code, _, err = _run(capsys, "--model", str(tmp_path / "base"), str(root))
     assert code == 2 and "no classification head" in err
+
+
+def _batch_sizes(monkeypatch, classifier):
+    sizes = []
+    original = classifier.classify_batch
+
+    def spy(wavs, wav_lens=None, lengths=None):
+        sizes.append(len(wavs))
+        return original(wavs, wav_lens, lengths=lengths)
+
+    monkeypatch.setattr(classifier, "classify_batch", spy)
+    return sizes
+
+
+def test_cpu_classifies_one_file_at_a_time_exactly(model_dir, audio, monkeypatch):
+    """The batching policy lives in the layer that batches: on a CPU every
+    file is its own batch, so results equal classify_file bit for bit."""
+    from emotion2vec.inference import Emotion2vecClassifier, classify_files
+
+    root, _ = audio
+    clf = Emotion2vecClassifier.from_hparams(source=model_dir)
+    sizes = _batch_sizes(monkeypatch, clf)
+    report = classify_files(clf, [root], batch_seconds=100.0, progress=False)
+    assert sizes == [1, 1, 1, 1] and len(report.results) == 4
+    for result in report.results:
+        probs, score, _, labels = clf.classify_file(result.path)
+        assert result.label == labels[0] and result.score == float(score[0])
+        assert result.probs == {k: float(p) for k, p in zip(clf.labels, probs[0]) if k in result.probs}
+
+
+def test_accelerator_policy_pads_batches(model_dir, audio, monkeypatch):
+    """Where padding pays off (batch_budget > 0) files share a padded batch
+    with absolute lengths, and get the answers they get alone."""
+    from emotion2vec.inference import Emotion2vecClassifier, classify_files
+
+    root, _ = audio
+    monkeypatch.setattr("emotion2vec.inference.classify.batch_budget", lambda device, budget: budget)
+    clf = Emotion2vecClassifier.from_hparams(source=model_dir)
+    sizes = _batch_sizes(monkeypatch, clf)
+    report = classify_files(clf, [root], batch_seconds=100.0, progress=False)
+    assert sizes == [4]
+    for result in report.results:
+        probs, score, _, labels = clf.classify_file(result.path)
+        assert result.label == labels[0]
+        assert result.score == pytest.approx(float(score[0]), abs=1e-5)

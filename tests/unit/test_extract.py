@@ -10,7 +10,7 @@ import torch
 from emotion2vec import load_model
 from emotion2vec.audio import read_audio
 from emotion2vec.cli import main
-from emotion2vec.extract import encode_long, extract_files
+from emotion2vec.inference.extract import encode_long, extract_files
 from emotion2vec.model import count_frames
 from emotion2vec.model_folder import save_model_folder
 
@@ -111,3 +111,29 @@ def test_cli_extract_exit_codes(tmp_path, model_dir, audio_dir, capsys):
     (bad / "x.wav").write_bytes(b"not audio")
     assert main(["extract", "--model", str(model_dir), "--out", str(out), "--no-progress", str(bad)]) == 1
     assert main(["extract", "--model", str(tmp_path / "nomodel"), "--out", str(out), str(bad)]) == 2
+
+
+def test_cpu_extracts_one_file_at_a_time_exactly(tmp_path, model_dir, audio_dir, monkeypatch):
+    """On a CPU every file is its own batch (no padding): the features are
+    the model's on that file alone, bit for bit; with an accelerator's budget
+    the files share one padded batch and match within float rounding."""
+    model = load_model(model_dir)
+    calls = []
+    original = model.extract_features
+
+    def spy(wavs, *args, **kwargs):
+        calls.append(len(wavs))
+        return original(wavs, *args, **kwargs)
+
+    monkeypatch.setattr(model, "extract_features", spy)
+    extract_files(model, [audio_dir], tmp_path / "cpu", granularity="frame", progress=False)
+    assert calls == [1, 1, 1]
+    monkeypatch.setattr("emotion2vec.inference.extract.batch_budget", lambda device, budget: budget)
+    extract_files(model, [audio_dir], tmp_path / "gpu", granularity="frame", progress=False)
+    assert calls[3:] == [3]
+    for rel in ["one.npy", "spk1/two.npy", "spk1/three.npy"]:
+        wav = read_audio(audio_dir / rel.replace(".npy", ".flac" if "three" in rel else ".wav"))
+        with torch.no_grad():
+            alone = original(wav.unsqueeze(0)).frames[0].numpy()
+        assert np.array_equal(np.load(tmp_path / "cpu" / rel), alone)
+        assert np.abs(np.load(tmp_path / "gpu" / rel) - alone).max() < 1e-4

@@ -51,9 +51,11 @@ def wavs():
 
 
 def _pad(wavs):
+    """A padded batch with SpeechBrain relative lengths (the classifier contract)."""
     from emotion2vec.audio.batching import pad_batch
 
-    return pad_batch(wavs)
+    padded, lengths = pad_batch(wavs)
+    return padded, lengths / padded.shape[1]
 
 
 @pytest.fixture
@@ -249,7 +251,7 @@ class _MeanHead(torch.nn.Module):
 
 @pytest.fixture
 def fake_heads(monkeypatch):
-    monkeypatch.setattr("emotion2vec.inference.build_head", _MeanHead)
+    monkeypatch.setattr("emotion2vec.model_folder.build_head", _MeanHead)
 
 
 def _downstream_folder(tmp_path, feature, input_dim, depth=2):

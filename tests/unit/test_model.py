@@ -14,8 +14,8 @@ def test_frame_count_formula_matches_model(tiny_model):
     assert count_frames(16000) == 49 and count_frames(160000) == 499
 
 
-@pytest.mark.parametrize("strategy", ["padded", "per_item", "auto"])
-def test_padded_batch_equals_each_utterance_alone(tiny_model, strategy):
+@pytest.mark.parametrize("absolute", [False, True])
+def test_padded_batch_equals_each_utterance_alone(tiny_model, absolute):
     torch.manual_seed(1)
     lengths = [16000, 5000, 9100, 401]
     wavs = [torch.randn(n) * 0.3 for n in lengths]
@@ -24,7 +24,10 @@ def test_padded_batch_equals_each_utterance_alone(tiny_model, strategy):
         padded[i, : len(w)] = w
     rel = torch.tensor([n / max(lengths) for n in lengths])
     with torch.no_grad():
-        batch = tiny_model.extract_features(padded, rel, layers="all", batch_strategy=strategy)
+        if absolute:
+            batch = tiny_model.extract_features(padded, layers="all", lengths=torch.tensor(lengths))
+        else:
+            batch = tiny_model.extract_features(padded, rel, layers="all")
         for i, w in enumerate(wavs):
             alone = tiny_model.extract_features(w.unsqueeze(0), layers="all")
             T = alone.frames.shape[1]
@@ -81,11 +84,6 @@ def test_clear_input_errors(tiny_model, wavs, lens, match):
         tiny_model.extract_features(wavs, lens)
 
 
-def test_sample_rate_mismatch(tiny_model):
-    with pytest.raises(ValueError, match="16000 Hz"):
-        tiny_model.extract_features(torch.randn(1, 8000), sample_rate=8000)
-
-
 def test_nan_in_padding_is_ignored(tiny_model):
     wav = torch.randn(1, 2000)
     wav[0, 1500:] = float("nan")
@@ -102,13 +100,49 @@ def test_one_dimensional_input_is_a_batch_of_one(tiny_model):
 
 
 def test_bf16_autocast_runs_and_is_close(tiny_model):
-    wav = torch.randn(1, 16000)
+    """Stated bound: in bf16 the frame features stay within 3 % of their
+    scale on average (measured 1.2 % for 8 s of audio) and 25 % at worst."""
+    torch.manual_seed(0)
+    wav = torch.randn(1, 16000 * 8)
     with torch.no_grad():
         ref = tiny_model.extract_features(wav).frames
         with torch.autocast("cpu", dtype=torch.bfloat16):
             low = tiny_model.extract_features(wav).frames
     assert low.shape == ref.shape
-    assert (low.float() - ref).abs().mean() < 0.1
+    error = (low.float() - ref).abs()
+    assert error.mean() < 0.03 * ref.std() and error.max() < 0.25 * ref.std()
+
+
+def test_bf16_attention_adds_the_alibi_bias_to_fp32_logits(monkeypatch):
+    """As the release: logits in the compute dtype, cast to fp32, bias added
+    in fp32, softmax in fp32; never the bias rounded to bf16."""
+    from emotion2vec.model import encoder
+
+    torch.manual_seed(0)
+    attn = encoder.AlibiAttention(16, 4).eval()
+    x = torch.randn(1, 300, 16)
+    pos = torch.arange(300.0)
+    slopes = torch.tensor([0.5, 0.25, 0.0625, 1 / 256]).view(1, 4, 1, 1)
+    bias = -(slopes * (pos[:, None] - pos[None]).abs())  # down to -150, float32
+    seen = []
+    real = encoder.biased_attention_fp32_logits
+
+    def spy(q, k, v, b, dropout=0.0):
+        seen.append(b.dtype)
+        return real(q, k, v, b, dropout)
+
+    monkeypatch.setattr(encoder, "biased_attention_fp32_logits", spy)
+    with torch.no_grad():
+        ref = attn(x, bias)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = attn(x, bias)
+    assert seen == [torch.float32]  # the fp32 pass uses SDPA; the bf16 one this path
+    assert (low.float() - ref).abs().max() < 0.05
+    # the formula itself, step by step
+    q, k, v = (torch.randn(1, 4, 50, 8).bfloat16() for _ in range(3))
+    logits = (q * 8 ** -0.5) @ k.transpose(-2, -1)
+    expected = ((logits.float() + bias[..., :50, :50]).softmax(-1).bfloat16()) @ v
+    assert torch.equal(real(q, k, v, bias[..., :50, :50]), expected)
 
 
 def test_architectures_from_config():
@@ -134,6 +168,13 @@ def test_default_extractor_mode_builds_group_norm():
     assert "feature_extractor.layers.1.norm.weight" not in model.state_dict()
 
 
-def test_unknown_batch_strategy(tiny_model):
-    with pytest.raises(ValueError, match="batch_strategy"):
-        tiny_model.extract_features(torch.randn(2, 1000), batch_strategy="fast")
+def test_absolute_lengths_are_checked(tiny_model):
+    wavs = torch.randn(2, 1000)
+    with pytest.raises(ValueError, match="not both"):
+        tiny_model.extract_features(wavs, torch.ones(2), lengths=torch.tensor([1000, 900]))
+    with pytest.raises(ValueError, match="integer sample counts"):
+        tiny_model.extract_features(wavs, lengths=torch.tensor([1.0, 0.5]))
+    with pytest.raises(ValueError, match=r"in \[1, 1000\]"):
+        tiny_model.extract_features(wavs, lengths=torch.tensor([1001, 900]))
+    with pytest.raises(ValueError, match="too short"):
+        tiny_model.extract_features(wavs, lengths=torch.tensor([1000, 100]))

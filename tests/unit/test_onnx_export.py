@@ -18,7 +18,7 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "parity_small" / "c
 def exported(tmp_path_factory):
     from emotion2vec.convert import convert_checkpoint
     from emotion2vec.model_folder import load_model
-    from emotion2vec.onnx_export import export_onnx
+    from emotion2vec.inference.onnx import export_onnx
 
     root = tmp_path_factory.mktemp("onnx")
     model = load_model(convert_checkpoint(FIXTURE, root / "plus"))
@@ -46,7 +46,7 @@ def test_onnxruntime_matches_pytorch(exported, lengths):
 
 
 def test_graph_interface(exported):
-    from emotion2vec.onnx_export import verify_onnx
+    from emotion2vec.inference.onnx import verify_onnx
 
     model, path = exported
     proto = onnx.load(str(path))

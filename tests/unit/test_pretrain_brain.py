@@ -486,6 +486,8 @@ def test_every_hparams_file_loads(tmp_path):
         assert hparams["loss"].cls_weight == hparams["cls_weight"]
         if name == "table10_token.yaml":
             assert hparams["model"].config.num_extra_tokens == 1
+        if name == "table10_global.yaml":
+            assert hparams["model"].config.num_extra_tokens == 0
         if name == "emotion2vec_base.yaml":
             assert hparams["clone_batch"] == 8 and hparams["grad_accumulation_factor"] == 4
             assert hparams["lr"] == 7.5e-5 and hparams["max_batch_samples"] == 1_000_000
@@ -504,3 +506,18 @@ def test_tensorboard_needs_its_package_or_writes_events(tmp_path):
     else:
         brain.fit(brain.hparams.epoch_counter, dataset, train_loader_kwargs=options)
         assert any((tmp_path / "out" / "tensorboard").iterdir())
+
+
+def test_global_utterance_loss_trains_a_model_without_tokens(tmp_path):
+    """Table 10's global variant: no utterance tokens, the utterance
+    prediction is the mean of the student frames."""
+    audio = write_wavs(tmp_path / "audio", 4, seed=5)
+    brain, dataset, options = build_brain(
+        tmp_path, audio,
+        {"number_of_epochs": 1, "cls_type": "global", "cls_weight": 1.0, "max_batch_samples": 24000,
+         "arch": dict(TINY_ARCH, num_extra_tokens=0)},
+    )
+    assert brain.hparams.model.config.num_extra_tokens == 0
+    brain.fit(brain.hparams.epoch_counter, dataset, train_loader_kwargs=options)
+    lines = (tmp_path / "out" / "train_steps_log.txt").read_text().splitlines()
+    assert lines and all("utterance_loss" in line for line in lines)

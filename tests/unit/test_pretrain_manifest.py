@@ -103,7 +103,8 @@ def test_mixed_sources_filters_and_failures(corpus, tmp_path, caplog):
 
     marker_path = out.parent / ("pretrain.csv" + MARKER_SUFFIX)
     marker = json.loads(marker_path.read_text())
-    assert marker["settings"]["min_duration"] == 1.0
+    assert marker["options"]["min_duration"] == 1.0
+    assert marker["maker"] == "emotion2vec.pretrain.manifest.build_pretrain_manifest"
     assert marker["summary"]["count"] == 5
 
 
@@ -160,3 +161,36 @@ def test_csv_without_duration_reads_header(tmp_path):
     assert summary["count"] == 1
     assert summary["max_duration"] == pytest.approx(2.25)
     assert _rows(tmp_path / "m.csv")[0]["wav"] == str(wav)
+
+
+def test_zero_byte_files_are_skipped_and_reported(tmp_path):
+    """Folder or CSV source: an empty file is reported like the corpora
+    report it (audio's reason), never written to the manifest."""
+    good = _wav(tmp_path / "audio" / "good.wav", 3.0)
+    empty = tmp_path / "audio" / "empty.wav"
+    empty.write_bytes(b"")
+    src = tmp_path / "src.csv"
+    src.write_text(f"ID,wav,duration\nu1,{good},3.0\nu2,{empty},3.0\n")
+    for source in (tmp_path / "audio", src):
+        out = tmp_path / f"m_{source.name}.csv"
+        summary = build_pretrain_manifest([source], out, min_duration=None)
+        assert summary["count"] == 1 and [r["wav"] for r in _rows(out)] == [str(good)]
+        assert summary["failures"] == [[str(empty), "empty file (0 bytes)"]]
+
+
+def test_shared_marker_and_legacy_marker(corpus, tmp_path):
+    from emotion2vec.corpora.manifest import marker_path, read_marker
+
+    folder, _, _ = corpus
+    out = tmp_path / "m.csv"
+    summary = build_pretrain_manifest([folder], out)
+    stored = read_marker(out, "emotion2vec.pretrain.manifest.build_pretrain_manifest")
+    assert stored["summary"] == summary and MARKER_SUFFIX == ".prep.json"
+    # a manifest written with the earlier .done.json marker is still ours
+    legacy = {"settings": stored["options"], "csv_sha256": stored["csv_sha256"],
+              "summary": stored["summary"]}
+    marker_path(out).unlink()
+    (tmp_path / "m.csv.done.json").write_text(json.dumps(legacy))
+    assert build_pretrain_manifest([folder], out) == summary
+    build_pretrain_manifest([folder], out, min_duration=0.1)  # rebuilt: new marker only
+    assert marker_path(out).exists() and not (tmp_path / "m.csv.done.json").exists()

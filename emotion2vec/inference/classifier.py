@@ -20,7 +20,8 @@ English names unless the classifier is built with
 starts with ``unuse`` gets logit ``-inf`` before the softmax.
 
 Downstream exports. A model folder may also hold a trained downstream head
-(``downstream.json`` + ``downstream_head.ckpt``, contract below); it then
+(``downstream.json`` + ``downstream_head.ckpt``, contract below, read and
+checked by :func:`emotion2vec.model_folder.load_downstream_head`); it then
 replaces the official head for ``classify_*``. ``downstream.json``::
 
     {"format": 1,
@@ -51,10 +52,9 @@ Authors
 """
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 from speechbrain.inference.interfaces import Pretrained
@@ -64,22 +64,15 @@ from emotion2vec.audio import SAMPLE_RATE, read_audio
 from emotion2vec.audio.windows import WindowReader, plan_windows
 from emotion2vec.model import Emotion2vecModel, FeatureOutput, masked_mean
 from emotion2vec.model.featurize import FeatureOption
-from emotion2vec.model.heads import build_head
 from emotion2vec.model_folder import (
+    DOWNSTREAM_SPEC_FILE,
     FOLDER_FILES,
     HPARAMS_FILE,
-    LABELS_FILE,
     ModelFolderError,
     english_label,
+    load_downstream_head,
     load_model,
-    read_label_encoder,
-    read_weights,
 )
-from emotion2vec.safe_load import CheckpointError, check_regular_file, one_line, state_dict_mismatch
-
-DOWNSTREAM_SPEC_FILE = "downstream.json"
-DOWNSTREAM_HEAD_FILE = "downstream_head.ckpt"
-DOWNSTREAM_LABELS_FILE = "downstream_label_encoder.txt"  # = emotion2vec.downstream.export.LABELS_FILE
 
 Classification = Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[str]]
 
@@ -129,68 +122,6 @@ def head_inputs(out: FeatureOutput, feature: str) -> Tuple[torch.Tensor, torch.T
         ``[batch]`` valid steps (int64).
     """
     return FeatureOption.parse(feature).head_inputs(out)
-
-
-def load_downstream_head(model_dir: Union[str, Path]) -> Optional[Tuple[torch.nn.Module, Dict]]:
-    """Loads a folder's downstream head, if it has one.
-
-    Arguments
-    ---------
-    model_dir : str or Path
-        Model folder.
-
-    Returns
-    -------
-    (torch.nn.Module, dict) or None
-        The head (eval mode, CPU) and the parsed ``downstream.json``; None
-        when the folder has no ``downstream.json``.
-    """
-    model_dir = Path(model_dir)
-    spec_path = model_dir / DOWNSTREAM_SPEC_FILE
-    weights = model_dir / DOWNSTREAM_HEAD_FILE
-    if not spec_path.exists():
-        if weights.exists():
-            raise ModelFolderError(
-                f"{model_dir}: has {DOWNSTREAM_HEAD_FILE} but no {DOWNSTREAM_SPEC_FILE}"
-            )
-        return None
-    try:
-        check_regular_file(spec_path)
-        spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    except CheckpointError as error:
-        raise ModelFolderError(str(error)) from None
-    except (OSError, ValueError, RecursionError) as error:  # bad JSON, bad UTF-8
-        raise ModelFolderError(f"{spec_path}: invalid JSON ({one_line(error)})") from None
-    if not isinstance(spec, dict):
-        raise ModelFolderError(f"{spec_path}: expected a JSON object, got {type(spec).__name__}")
-    spec.setdefault("feature", "frm")
-    try:
-        feature_layers(spec["feature"])
-    except (TypeError, ValueError, AttributeError) as error:
-        raise ModelFolderError(f"{spec_path}: {' '.join(str(error).split())}") from None
-    if "labels" not in spec:
-        labels_path = model_dir / LABELS_FILE
-        if not labels_path.is_file():
-            raise ModelFolderError(
-                f"{spec_path}: no 'labels' and no {LABELS_FILE} in {model_dir}"
-            )
-        spec["labels"] = read_label_encoder(labels_path)
-    if not isinstance(spec["labels"], list) or not all(isinstance(x, str) for x in spec["labels"]):
-        raise ModelFolderError(f"{spec_path}: 'labels' must be a list of strings")
-    try:
-        with torch.device("meta"):  # shapes first: nothing allocated for a bad spec
-            shapes = {k: v.shape for k, v in build_head(spec).state_dict().items()}
-    except (TypeError, ValueError, KeyError, RuntimeError, OverflowError) as error:
-        raise ModelFolderError(f"{spec_path}: invalid head spec ({one_line(error)})") from None
-    state = read_weights(weights)
-    problems = state_dict_mismatch(shapes, state)
-    if problems:
-        raise ModelFolderError(
-            f"{weights}: does not match {DOWNSTREAM_SPEC_FILE}: " + "; ".join(problems)
-        )
-    head = build_head(spec)
-    head.load_state_dict(state, strict=True)
-    return head.eval(), spec
 
 
 @dataclass
@@ -421,7 +352,7 @@ class Emotion2vecClassifier(Pretrained):
         fetch_config = fetch_config or FetchConfig(overwrite=True)
         fetch_config = dataclasses.replace(fetch_config, allow_network=False)
         savedir.mkdir(parents=True, exist_ok=True)
-        for name in FOLDER_FILES + (DOWNSTREAM_LABELS_FILE,):
+        for name in FOLDER_FILES:
             if (folder / name).is_file():
                 fetch(
                     filename=name, source=str(folder.resolve()), savedir=savedir,
@@ -469,24 +400,30 @@ class Emotion2vecClassifier(Pretrained):
         """Whether ``classify_*`` can run (official or downstream head)."""
         return self.downstream is not None or self.mods.model.head is not None
 
-    def _prepare(self, wavs, wav_lens):
+    def _prepare(self, wavs, wav_lens, lengths):
         wavs = torch.as_tensor(wavs)
         if wavs.dim() == 1:
             wavs = wavs.unsqueeze(0)
         if wavs.dtype == torch.float64:
             wavs = wavs.float()
         wavs = wavs.to(self.device)
+        if lengths is not None:
+            return wavs, None, torch.as_tensor(lengths).to(self.device)
         if wav_lens is None:
             wav_lens = torch.ones(wavs.shape[0])
-        return wavs, torch.as_tensor(wav_lens).to(self.device)
+        return wavs, torch.as_tensor(wav_lens).to(self.device), None
 
     def extract_features(
         self,
         wavs: torch.Tensor,
         wav_lens: Optional[torch.Tensor] = None,
         layers: Union[None, str, int, Sequence[int]] = None,
+        lengths: Optional[torch.Tensor] = None,
     ) -> FeatureOutput:
         """Everything the model computes (``Emotion2vecModel.extract_features``).
+
+        The batch runs as given (one forward); ``emotion2vec classify``
+        and ``extract`` choose the batches (one file at a time on a CPU).
 
         Arguments
         ---------
@@ -496,15 +433,17 @@ class Emotion2vecClassifier(Pretrained):
             ``[batch]`` relative lengths (default: all 1).
         layers : None, "all", int or list of int
             Block outputs to include (prenet first; -1 = last).
+        lengths : torch.Tensor, optional
+            ``[batch]`` valid samples, instead of ``wav_lens``.
 
         Returns
         -------
         FeatureOutput
             Frames, utterance, frame_lens, tokens, layers, logits.
         """
-        wavs, wav_lens = self._prepare(wavs, wav_lens)
+        wavs, wav_lens, lengths = self._prepare(wavs, wav_lens, lengths)
         with self.inference_ctx:
-            return self.mods.model.extract_features(wavs, wav_lens, layers=layers)
+            return self.mods.model.extract_features(wavs, wav_lens, layers=layers, lengths=lengths)
 
     def encode_batch(
         self,
@@ -561,7 +500,7 @@ class Emotion2vecClassifier(Pretrained):
         """
         return self.encode_batch(read_audio(path, SAMPLE_RATE), None, granularity, layer)
 
-    def _logits(self, wavs, wav_lens) -> torch.Tensor:
+    def _logits(self, wavs, wav_lens, lengths) -> torch.Tensor:
         if self.downstream is None:
             if self.mods.model.head is None:
                 raise ValueError(
@@ -569,14 +508,17 @@ class Emotion2vecClassifier(Pretrained):
                     "use encode_batch / extract_features, or an emotion2vec_plus "
                     "or downstream-export folder to classify"
                 )
-            return self.extract_features(wavs, wav_lens).logits
+            return self.extract_features(wavs, wav_lens, lengths=lengths).logits
         feature = self.downstream["feature"]
-        out = self.extract_features(wavs, wav_lens, layers=feature_layers(feature))
+        out = self.extract_features(wavs, wav_lens, layers=feature_layers(feature), lengths=lengths)
         with self.inference_ctx:
             return self.mods.downstream_head(*head_inputs(out, feature))
 
     def classify_batch(
-        self, wavs: torch.Tensor, wav_lens: Optional[torch.Tensor] = None
+        self,
+        wavs: torch.Tensor,
+        wav_lens: Optional[torch.Tensor] = None,
+        lengths: Optional[torch.Tensor] = None,
     ) -> Classification:
         """Classifies a batch (``EncoderClassifier`` contract).
 
@@ -586,6 +528,8 @@ class Emotion2vecClassifier(Pretrained):
             ``[batch, samples]`` or ``[samples]`` 16 kHz waveforms.
         wav_lens : torch.Tensor, optional
             ``[batch]`` relative lengths (default: all 1).
+        lengths : torch.Tensor, optional
+            ``[batch]`` valid samples, instead of ``wav_lens``.
 
         Returns
         -------
@@ -598,7 +542,7 @@ class Emotion2vecClassifier(Pretrained):
         labels : list of str
             Its label (see ``label_style``).
         """
-        logits = self._logits(wavs, wav_lens).float()
+        logits = self._logits(wavs, wav_lens, lengths).float()
         logits = logits.masked_fill(self._unused.to(logits.device), float("-inf"))
         probs = torch.softmax(logits, dim=-1)
         score, index = probs.max(dim=-1)

@@ -1,7 +1,9 @@
 """``emotion2vec extract``: audio files -> one ``.npy`` of features each.
 
-Files are sorted by length and batched under a budget of padded samples
-(a padded batch gives the same features as one file at a time). Audio
+Files are sorted by length; on a CPU each is encoded on its own, on an
+accelerator they share padded batches under a budget of padded samples
+(:func:`emotion2vec.audio.batching.batch_budget`; a padded batch gives the
+same features as one file at a time). Audio
 longer than ``window_s`` is encoded in windows so that memory stays
 bounded whatever the file length.
 
@@ -21,7 +23,6 @@ Authors
 """
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -31,7 +32,8 @@ import torch
 from tqdm import tqdm
 
 from emotion2vec.audio import SAMPLE_RATE, AudioError, find_audio_files, read_audio
-from emotion2vec.audio.batching import length_batches, pad_batch, usable_samples
+from emotion2vec.audio.batching import batch_budget, length_batches, pad_batch, usable_samples
+from emotion2vec.fileutils import staged_file
 from emotion2vec.model import Emotion2vecModel, count_frames
 
 logger = logging.getLogger(__name__)
@@ -62,12 +64,9 @@ class ExtractReport:
 
 
 def _save_npy(path: Path, array: np.ndarray):
-    """Writes atomically so that an interrupted run leaves no partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
+    """Writes through a staged file: an interrupted run leaves no partial file."""
+    with staged_file(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)
 
 
 def _select(out, layer: Optional[int]) -> torch.Tensor:
@@ -164,7 +163,8 @@ def extract_files(
     layer : int, optional
         Block index to export (None = last block, the official features).
     batch_seconds : float
-        Padded audio per batch (seconds).
+        Padded audio per batch (seconds) on an accelerator (on a CPU each
+        file is its own batch).
     window_s : float
         Files longer than this are encoded in windows (see module doc).
     context_s : float
@@ -200,7 +200,8 @@ def extract_files(
 
     long_samples = int(window_s * SAMPLE_RATE) + 2 * int(context_s * SAMPLE_RATE)
     bar = tqdm(total=len(todo), disable=not progress, unit="file", desc="extract")
-    for batch in length_batches(todo, int(batch_seconds * SAMPLE_RATE), long_samples):
+    budget = batch_budget(device, int(batch_seconds * SAMPLE_RATE))
+    for batch in length_batches(todo, budget, long_samples):
         wavs, targets = [], []
         for path, target, _ in batch:
             try:
@@ -229,7 +230,7 @@ def extract_files(
 
 @torch.no_grad()
 def _encode_batch(model, wavs, layer_ids, device) -> List[torch.Tensor]:
-    padded, lens = pad_batch(wavs)
-    out = model.extract_features(padded.to(device), lens.to(device), layers=layer_ids)
+    padded, lengths = pad_batch(wavs)
+    out = model.extract_features(padded.to(device), layers=layer_ids, lengths=lengths.to(device))
     frames = _select(out, None if layer_ids is None else layer_ids[0])
     return [frames[i, : int(n)] for i, n in enumerate(out.frame_lens)]

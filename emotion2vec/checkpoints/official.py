@@ -1,25 +1,23 @@
-"""Official emotion2vec checkpoints <-> our parameter names.
+"""Released emotion2vec checkpoints, read strictly into our parameter names.
 
-Reads every released on-disk layout strictly (the fairseq trainer dict
+Reads every released on-disk layout (the fairseq trainer dict
 ``emotion2vec_base.pt``, the FunASR / ModelScope / Hugging Face folders with
 ``config.yaml`` + ``model.pt`` or ``emotion2vec_base.pt`` and ``tokens.txt``,
 a bare state dict with a config beside it) and maps the official key names
-onto ours. Nothing is silently dropped: every missing, unexpected or
-mis-shaped key is reported by name, except the documented optional ones
-(the pre-training decoder, absent from emotion2vec+ checkpoints, and the
-``_ema`` teacher copy of data2vec 2.0 training checkpoints).
+onto ours (:mod:`emotion2vec.checkpoints.keys`). Nothing is silently
+dropped: every missing, unexpected or mis-shaped key is reported by name,
+except the documented optional ones (the pre-training decoder, absent from
+emotion2vec+ checkpoints, and the ``_ema`` teacher copy of data2vec 2.0
+training checkpoints).
 
 Every file is read through :mod:`emotion2vec.safe_load`: a checkpoint
 never runs code from its pickle unless the caller passes ``trust=True``,
 and a damaged file is a :class:`CheckpointError` that names it.
 
-The model never imports this module.
-
 Authors
  * emotion2vec-sb contributors
 """
 
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -29,153 +27,22 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import yaml
 
+from emotion2vec.checkpoints.keys import AUDIO, map_official_state_dict, strip_prefixes
+from emotion2vec.model import Emotion2vecModel
 from emotion2vec.model.config import Emotion2vecConfig
-# CheckpointError lives in safe_load and is re-exported here (its old home).
-from emotion2vec.safe_load import CheckpointError, load_torch_file, one_line, state_dict_mismatch
+from emotion2vec.safe_load import (
+    CheckpointError,
+    load_torch_file,
+    one_line,
+    read_json_object,
+    state_dict_mismatch,
+)
 
 logger = logging.getLogger(__name__)
 
-AUDIO = "modality_encoders.AUDIO."
-
-#: (official pattern, our pattern); ``{i}`` is a layer index and ``{rest}``
-#: the remainder of a Transformer-block key. Order matters for matching.
-_KEY_RULES: List[Tuple[str, str]] = [
-    (AUDIO + "extra_tokens", "encoder.utterance_tokens"),
-    (AUDIO + "alibi_scale", "encoder.alibi_scale"),
-    (AUDIO + "local_encoder.conv_layers.{i}.0.weight",
-     "feature_extractor.layers.{i}.conv.weight"),
-    (AUDIO + "local_encoder.conv_layers.{i}.2.1.{p}",
-     "feature_extractor.layers.{i}.norm.{p}"),
-    (AUDIO + "local_encoder.conv_layers.{i}.2.{p}",
-     "feature_extractor.layers.{i}.norm.{p}"),
-    (AUDIO + "project_features.1.{p}", "feature_projection.norm.{p}"),
-    (AUDIO + "project_features.2.{p}", "feature_projection.linear.{p}"),
-    (AUDIO + "relative_positional_encoder.{j}.0.{p}",
-     "encoder.positional_conv.layers.{i}.{p}"),
-    (AUDIO + "context_encoder.norm.{p}", "encoder.input_norm.{p}"),
-    (AUDIO + "context_encoder.blocks.{i}.{rest}", "encoder.prenet.{i}.{rest}"),
-    ("blocks.{i}.{rest}", "encoder.blocks.{i}.{rest}"),
-    (AUDIO + "decoder.blocks.{i}.0.{p}", "decoder.layers.{i}.{p}"),
-    (AUDIO + "decoder.proj.{p}", "decoder.proj.{p}"),
-    ("proj.{p}", "head.{p}"),
-]
-
-#: Transformer-block sub-module names: official -> ours.
-_BLOCK_RULES = {
-    "norm1.": "attention_norm.",
-    "norm2.": "ffn_norm.",
-    "attn.qkv.": "attention.qkv.",
-    "attn.proj.": "attention.out_proj.",
-    "mlp.fc1.": "ffn.fc1.",
-    "mlp.fc2.": "ffn.fc2.",
-}
-
-_PLACEHOLDERS = {
-    "{i}": r"(?P<i>\d+)",
-    "{j}": r"(?P<j>\d+)",
-    "{p}": r"(?P<p>weight|bias)",
-    "{rest}": r"(?P<rest>.+)",
-}
-
-
-def _compile(pattern: str) -> "re.Pattern":
-    regex = re.escape(pattern)
-    for name, group in _PLACEHOLDERS.items():
-        regex = regex.replace(re.escape(name), group)
-    return re.compile(regex + "$")
-
-
-_OFFICIAL_TO_OURS = [(_compile(a), b) for a, b in _KEY_RULES]
-_OURS_TO_OFFICIAL = [(_compile(b), a) for a, b in _KEY_RULES]
-
-
-def _swap_block_names(rest: str, table: Dict[str, str]) -> Optional[str]:
-    for prefix, replacement in table.items():
-        if rest.startswith(prefix):
-            return replacement + rest[len(prefix):]
-    return None
-
-
-def official_to_ours(key: str) -> Optional[str]:
-    """Maps one official parameter name to ours (None if unknown).
-
-    Arguments
-    ---------
-    key : str
-        Official (fairseq / FunASR) key, without ``d2v_model.`` prefixes.
-
-    Returns
-    -------
-    str or None
-
-    Example
-    -------
-    >>> official_to_ours("blocks.3.attn.qkv.weight")
-    'encoder.blocks.3.attention.qkv.weight'
-    >>> official_to_ours(
-    ...     "modality_encoders.AUDIO.relative_positional_encoder.1.0.bias")
-    'encoder.positional_conv.layers.0.bias'
-    """
-    for regex, template in _OFFICIAL_TO_OURS:
-        match = regex.match(key)
-        if not match:
-            continue
-        groups = match.groupdict()
-        if "j" in groups:
-            groups["i"] = str(int(groups.pop("j")) - 1)
-        if "rest" in groups:
-            groups["rest"] = _swap_block_names(groups["rest"], _BLOCK_RULES)
-            if groups["rest"] is None:
-                return None
-        out = template
-        for name, value in groups.items():
-            out = out.replace("{" + name + "}", value)
-        return out
-    return None
-
-
-def ours_to_official(key: str, extractor_mode: str = "layer_norm") -> Optional[str]:
-    """Maps one of our parameter names to the official name.
-
-    Arguments
-    ---------
-    key : str
-        Our parameter name.
-    extractor_mode : str
-        Front-end mode (the GroupNorm of ``default`` mode sits at ``.2``).
-
-    Returns
-    -------
-    str or None
-
-    Example
-    -------
-    >>> ours_to_official("encoder.prenet.0.ffn.fc1.bias")
-    'modality_encoders.AUDIO.context_encoder.blocks.0.mlp.fc1.bias'
-    """
-    inverse_blocks = {v: k for k, v in _BLOCK_RULES.items()}
-    for regex, official in _OURS_TO_OFFICIAL:
-        match = regex.match(key)
-        if not match:
-            continue
-        is_group_norm = official.endswith("conv_layers.{i}.2.{p}")
-        is_layer_norm = official.endswith("conv_layers.{i}.2.1.{p}")
-        if is_layer_norm and extractor_mode != "layer_norm":
-            continue
-        if is_group_norm and extractor_mode == "layer_norm":
-            continue
-        groups = match.groupdict()
-        if "{j}" in official:
-            groups["j"] = str(int(groups.pop("i")) + 1)
-        if "rest" in groups:
-            groups["rest"] = _swap_block_names(groups["rest"], inverse_blocks)
-            if groups["rest"] is None:
-                return None
-        out = official
-        for name, value in groups.items():
-            out = out.replace("{" + name + "}", value)
-        return out
-    return None
+#: Weights files looked for in a released folder (after ``configuration.json``'s
+#: ``init_param``): the FunASR / ModelScope names, then a fairseq run's.
+WEIGHTS_FILES = ("model.pt", "emotion2vec_base.pt", "checkpoint_best.pt", "checkpoint_last.pt")
 
 
 @dataclass
@@ -250,27 +117,6 @@ def read_labels(path: Path) -> List[str]:
     return labels
 
 
-def read_json(path: Path) -> Dict:
-    """Reads a JSON object (``configuration.json``), with a clear error.
-
-    Arguments
-    ---------
-    path : Path
-        JSON file.
-
-    Returns
-    -------
-    dict
-    """
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:  # JSONDecodeError and bad UTF-8 are ValueErrors
-        raise CheckpointError(f"{path}: not valid JSON ({one_line(error)})") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
-
-
 def unwrap_state_dict(obj, path) -> Tuple[Dict[str, torch.Tensor], Optional[Dict]]:
     """Finds the state dict (and fairseq ``cfg``) inside a loaded checkpoint.
 
@@ -306,74 +152,6 @@ def unwrap_state_dict(obj, path) -> Tuple[Dict[str, torch.Tensor], Optional[Dict
     if not all(isinstance(key, str) for key in obj):
         raise CheckpointError(f"{path}: the state dict has keys that are not names")
     return obj, cfg
-
-
-def strip_prefixes(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Removes the ``module.`` (DDP) and ``d2v_model.`` (FunASR) key prefixes.
-
-    Arguments
-    ---------
-    state : dict
-        State dict.
-
-    Returns
-    -------
-    dict
-
-    Example
-    -------
-    >>> strip_prefixes({"module.d2v_model.blocks.0.x": 1, "proj.bias": 2})
-    {'blocks.0.x': 1, 'proj.bias': 2}
-    """
-    out = {}
-    for key, value in state.items():
-        for prefix in ("module.", "d2v_model."):
-            if key.startswith(prefix):
-                key = key[len(prefix):]
-        out[key] = value
-    return out
-
-
-def map_official_state_dict(
-    state: Dict[str, torch.Tensor], source: str
-) -> Dict[str, torch.Tensor]:
-    """Renames an official state dict to our names, strictly.
-
-    ``_ema`` entries are dropped; a 4-D legacy ``alibi_scale`` is upgraded.
-
-    Arguments
-    ---------
-    state : dict
-        Official state dict (prefixes allowed).
-    source : str
-        File name for error messages.
-
-    Returns
-    -------
-    dict
-        State dict under our names.
-    """
-    state = strip_prefixes(state)
-    mapped, unknown = {}, []
-    for key, value in state.items():
-        if key == "_ema" or key.startswith("_ema."):
-            continue
-        if not torch.is_tensor(value):
-            unknown.append(key)
-            continue
-        ours = official_to_ours(key)
-        if ours is None:
-            unknown.append(key)
-            continue
-        if ours == "encoder.alibi_scale" and value.dim() == 4:
-            value = value.unsqueeze(0)
-        mapped[ours] = value.float() if value.is_floating_point() else value
-    if unknown:
-        raise CheckpointError(
-            f"{source}: unexpected keys (not part of emotion2vec): "
-            + ", ".join(sorted(unknown))
-        )
-    return mapped
 
 
 def infer_config_from_state(state: Dict[str, torch.Tensor]) -> Dict:
@@ -489,8 +267,6 @@ def check_against_model(config: Emotion2vecConfig, state: Dict, source: str):
     Emotion2vecConfig
         The config, with ``build_decoder`` set to whether a decoder exists.
     """
-    from emotion2vec.model import Emotion2vecModel
-
     has_decoder = any(k.startswith("decoder.") for k in state)
     config.build_decoder = has_decoder
     try:
@@ -617,24 +393,59 @@ def _file_name(value, where: Path) -> Optional[str]:
     return value
 
 
-def _read_hub_folder(folder: Path, trust: bool) -> OfficialCheckpoint:
-    """FunASR / ModelScope / Hugging Face model folder."""
-    config_path = folder / "config.yaml"
+def _hub_metas(folder: Path) -> Tuple[Path, Dict]:
+    """``configuration.json``'s ``file_path_metas`` (empty without the file)."""
     meta_path = folder / "configuration.json"
-    meta = read_json(meta_path) if meta_path.exists() else {}
+    meta = read_json_object(meta_path) if meta_path.exists() else {}
     metas = meta.get("file_path_metas") or {}
     if not isinstance(metas, dict):
         raise CheckpointError(f"{meta_path}: file_path_metas must be an object")
-    candidates = [_file_name(metas.get("init_param"), meta_path), "model.pt", "emotion2vec_base.pt"]
-    weights = next((folder / c for c in candidates if c and (folder / c).exists()), None)
-    if weights is None:
-        pts = sorted(folder.glob("*.pt"))
-        if len(pts) != 1:
-            raise CheckpointError(
-                f"{folder}: no weights file (looked for model.pt, "
-                f"emotion2vec_base.pt{', or exactly one *.pt' if pts else ''})"
-            )
-        weights = pts[0]
+    return meta_path, metas
+
+
+def find_weights_file(folder: Path) -> Path:
+    """The weights file of a released folder (FunASR / ModelScope / Hugging
+    Face, or a fairseq run folder).
+
+    Looked for in order: ``configuration.json``'s ``init_param``, then
+    :data:`WEIGHTS_FILES`, then the folder's only ``*.pt``.
+
+    Arguments
+    ---------
+    folder : Path
+        The folder.
+
+    Returns
+    -------
+    Path
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "checkpoint_last.pt").write_bytes(b"")
+    >>> find_weights_file(folder).name
+    'checkpoint_last.pt'
+    """
+    meta_path, metas = _hub_metas(folder)
+    candidates = [_file_name(metas.get("init_param"), meta_path), *WEIGHTS_FILES]
+    found = next((folder / c for c in candidates if c and (folder / c).exists()), None)
+    if found is not None:
+        return found
+    pts = sorted(folder.glob("*.pt"))
+    if len(pts) != 1:
+        raise CheckpointError(
+            f"{folder}: no weights file (looked for {', '.join(WEIGHTS_FILES)}"
+            f"{', or exactly one *.pt' if pts else ''})"
+        )
+    return pts[0]
+
+
+def _read_hub_folder(folder: Path, trust: bool) -> OfficialCheckpoint:
+    """FunASR / ModelScope / Hugging Face model folder."""
+    config_path = folder / "config.yaml"
+    meta_path, metas = _hub_metas(folder)
+    weights = find_weights_file(folder)
     obj = load_torch_file(weights, trust=trust)
     state, fairseq_cfg = unwrap_state_dict(obj, weights)
     model_conf, normalize, conf_source = None, None, str(weights)
@@ -762,160 +573,3 @@ def check_head(head: Dict, backbone: Dict, source) -> Dict[str, torch.Tensor]:
             f"{tuple(bias.shape)} do not fit a [labels, {dim or 'dim'}] head"
         )
     return head
-
-
-def to_official_state_dict(
-    state: Dict[str, torch.Tensor], extractor_mode: str = "layer_norm"
-) -> Dict[str, torch.Tensor]:
-    """Renames our state dict to official (FunASR) key names.
-
-    Arguments
-    ---------
-    state : dict
-        Our state dict.
-    extractor_mode : str
-        Front-end mode of the model.
-
-    Returns
-    -------
-    dict
-        Official names, ready for FunASR's ``Emotion2vec`` model.
-    """
-    out = {}
-    for key, value in state.items():
-        official = ours_to_official(key, extractor_mode)
-        if official is None:
-            raise CheckpointError(f"no official name for parameter {key}")
-        out[official] = value
-    return out
-
-
-def official_model_conf(config: Emotion2vecConfig) -> Dict:
-    """The official (FunASR ``config.yaml`` ``model_conf``) form of a config.
-
-    Pre-training fields that our config does not own (clone_batch, EMA,
-    loss weights) come from ``config.extra`` or the released defaults.
-
-    Arguments
-    ---------
-    config : Emotion2vecConfig
-        Our config.
-
-    Returns
-    -------
-    dict
-        ``model_conf`` with ``modalities.audio`` and its ``decoder``.
-
-    Example
-    -------
-    >>> conf = official_model_conf(Emotion2vecConfig())
-    >>> conf["embed_dim"], conf["modalities"]["audio"]["prenet_depth"]
-    (768, 4)
-    >>> Emotion2vecConfig.from_official(conf).embed_dim
-    768
-    """
-    extra = dict(config.extra)
-    audio = {
-        "type": "AUDIO",
-        "prenet_depth": config.prenet_depth,
-        "prenet_layerdrop": config.prenet_layerdrop,
-        "prenet_dropout": config.prenet_dropout,
-        "start_drop_path_rate": 0.0,
-        "end_drop_path_rate": 0.0,
-        "num_extra_tokens": config.num_extra_tokens,
-        "init_extra_token_zero": True,
-        "mask_noise_std": config.mask_noise_std,
-        "mask_prob_min": None,
-        "mask_prob": extra.get("mask_prob", 0.5),
-        "inverse_mask": False,
-        "mask_prob_adjust": extra.get("mask_prob_adjust", 0.05),
-        "keep_masked_pct": 0.0,
-        "mask_length": extra.get("mask_length", 5),
-        "add_masks": False,
-        "remove_masks": False,
-        "mask_dropout": 0.0,
-        "encoder_zero_mask": True,
-        "mask_channel_prob": 0.0,
-        "mask_channel_length": 64,
-        "ema_local_encoder": False,
-        "local_grad_mult": 1.0,
-        "use_alibi_encoder": True,
-        "alibi_scale": 1.0,
-        "learned_alibi": False,
-        "alibi_max_pos": None,
-        "learned_alibi_scale": True,
-        "learned_alibi_scale_per_head": True,
-        "learned_alibi_scale_per_layer": False,
-        "num_alibi_heads": config.num_heads,
-        "model_depth": config.depth,
-        "decoder": {
-            "decoder_dim": config.decoder_dim,
-            "decoder_groups": config.decoder_groups,
-            "decoder_kernel": config.decoder_kernel,
-            "decoder_layers": config.decoder_layers,
-            "input_dropout": config.decoder_input_dropout,
-            "add_positions_masked": False,
-            "add_positions_all": False,
-            "decoder_residual": config.decoder_residual,
-            "projection_layers": 1,
-            "projection_ratio": 2.0,
-        },
-        "extractor_mode": config.extractor_mode,
-        "feature_encoder_spec": config.feature_encoder_spec,
-        "conv_pos_width": config.conv_pos_width,
-        "conv_pos_groups": config.conv_pos_groups,
-        "conv_pos_depth": config.conv_pos_depth,
-        "conv_pos_pre_ln": config.conv_pos_pre_ln,
-    }
-    return {
-        "loss_beta": extra.get("loss_beta", 0.0),
-        "loss_scale": extra.get("loss_scale", None),
-        "depth": config.depth,
-        "start_drop_path_rate": 0.0,
-        "end_drop_path_rate": 0.0,
-        "num_heads": config.num_heads,
-        "norm_eps": config.norm_eps,
-        "norm_affine": True,
-        "encoder_dropout": config.encoder_dropout,
-        "post_mlp_drop": config.post_mlp_drop,
-        "attention_dropout": config.attention_dropout,
-        "activation_dropout": config.activation_dropout,
-        "dropout_input": config.dropout_input,
-        "layerdrop": config.layerdrop,
-        "embed_dim": config.embed_dim,
-        "mlp_ratio": config.mlp_ratio,
-        "layer_norm_first": False,
-        "average_top_k_layers": extra.get("average_top_k_layers", config.depth),
-        "end_of_block_targets": False,
-        "clone_batch": extra.get("clone_batch", 8),
-        "layer_norm_target_layer": False,
-        "batch_norm_target_layer": False,
-        "instance_norm_target_layer": extra.get("instance_norm_target_layer", True),
-        "instance_norm_targets": False,
-        "layer_norm_targets": False,
-        "ema_decay": extra.get("ema_decay", 0.999),
-        "ema_same_dtype": True,
-        "log_norms": True,
-        "ema_end_decay": extra.get("ema_end_decay", 0.99999),
-        "ema_anneal_end_step": extra.get("ema_anneal_end_step", 20000),
-        "ema_encoder_only": False,
-        "max_update": 100000,
-        "extractor_mode": config.extractor_mode,
-        "shared_decoder": None,
-        "min_target_var": 0.1,
-        "min_pred_var": 0.01,
-        "supported_modality": "AUDIO",
-        "mae_init": False,
-        "seed": 1,
-        "skip_ema": False,
-        "cls_loss": extra.get("cls_loss", 1.0),
-        "recon_loss": 0.0,
-        "d2v_loss": extra.get("d2v_loss", 1.0),
-        "decoder_group": False,
-        "adversarial_training": False,
-        "adversarial_hidden_dim": 128,
-        "adversarial_weight": 0.1,
-        "cls_type": extra.get("cls_type", "chunk"),
-        "normalize": config.normalize,
-        "modalities": {"audio": audio},
-    }

@@ -1,8 +1,10 @@
 """``emotion2vec classify``: audio files -> one emotion label each.
 
-Files are sorted by length and batched under a budget of padded samples
-(a padded batch gives the same answers as one file at a time); results come
-out in that order, as each batch is done. A file longer than
+Files are sorted by length; on a CPU each is classified on its own, on an
+accelerator they share padded batches under a budget of padded samples
+(:func:`emotion2vec.audio.batching.batch_budget`; a padded batch gives the
+same answers as one file at a time). Results come out in that order, as
+each batch is done. A file longer than
 ``max_seconds`` is classified window by window (``max_seconds`` windows)
 and gets the aggregate of its windows; with ``window_s`` every file is.
 Unreadable or too short files are reported and skipped.
@@ -19,8 +21,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from tqdm import tqdm
 
 from emotion2vec.audio import SAMPLE_RATE, AudioError, find_audio_files, read_audio
-from emotion2vec.audio.batching import length_batches, pad_batch, usable_samples
-from emotion2vec.inference import Emotion2vecClassifier
+from emotion2vec.audio.batching import batch_budget, length_batches, pad_batch, usable_samples
+from emotion2vec.inference.classifier import Emotion2vecClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -116,12 +118,12 @@ def _gather(inputs: Sequence, report: ClassifyReport) -> List[Tuple[Path, Path]]
     return sorted(found.values(), key=lambda pair: str(pair[0]))
 
 
-def _result(path, probs, labels, used) -> FileResult:
-    """``unuse*`` labels (always probability 0) are left out, as officially."""
-    values = [float(p) for p in probs]
-    best = max(range(len(values)), key=values.__getitem__)
-    kept = {labels[i]: values[i] for i in used}
-    return FileResult(path, labels[best], values[best], kept)
+def _result(path, probs, score, label, labels, used) -> FileResult:
+    """One file's result from the classifier's answer (``probs [labels]``,
+    its best ``score`` and ``label``); ``unuse*`` labels (always probability
+    0) are left out of ``probs``, as officially."""
+    values = probs.tolist()
+    return FileResult(path, label, float(score), {labels[i]: values[i] for i in used})
 
 
 def classify_files(
@@ -143,7 +145,8 @@ def classify_files(
     inputs : sequence of str or Path
         Audio files and/or folders.
     batch_seconds : float
-        Padded audio per batch (seconds).
+        Padded audio per batch (seconds) on an accelerator (on a CPU each
+        file is its own batch).
     max_seconds : float
         Longer files are classified in windows of this length.
     window_s : float, optional
@@ -181,7 +184,8 @@ def classify_files(
     labels = classifier.labels
     used = [i for i, s in enumerate(classifier.label_strings) if not s.startswith("unuse")]
     bar = tqdm(total=len(todo), disable=not progress, unit="file", desc="classify")
-    for batch in length_batches(todo, int(batch_seconds * SAMPLE_RATE), long_samples):
+    budget = batch_budget(classifier.device, int(batch_seconds * SAMPLE_RATE))
+    for batch in length_batches(todo, budget, long_samples):
         if len(batch) == 1 and batch[0][2] > long_samples:
             path = batch[0][0]
             window = max_seconds if window_s is None else window_s
@@ -191,7 +195,8 @@ def classify_files(
                 report.failed.append((path, str(error)))
                 logger.warning("skipping %s", error)
             else:
-                result = _result(path, out.aggregate[0][0], labels, used)
+                probs, score, _, best = out.aggregate
+                result = _result(path, probs[0], score[0], best[0], labels, used)
                 result.segments = [
                     {"start": s.start, "end": s.end, "label": s.label, "score": s.score}
                     for s in out.segments
@@ -208,9 +213,10 @@ def classify_files(
                 report.failed.append((path, str(error)))
                 logger.warning("skipping %s", error)
         if wavs:
-            probs = classifier.classify_batch(*pad_batch(wavs))[0].cpu()
-            for path, row in zip(paths, probs):
-                done(_result(path, row, labels, used))
+            padded, lengths = pad_batch(wavs)
+            probs, scores, _, best = classifier.classify_batch(padded, lengths=lengths)
+            for path, row, score, label in zip(paths, probs.cpu(), scores.cpu(), best):
+                done(_result(path, row, score, label, labels, used))
         bar.update(len(batch))
     bar.close()
     return report

@@ -32,6 +32,7 @@ from typing import Sequence, Union
 import torch
 from torch import nn
 
+from emotion2vec.audio import SAMPLE_RATE
 from emotion2vec.fileutils import staged_file
 from emotion2vec.model import Emotion2vecModel, masked_mean
 
@@ -104,7 +105,7 @@ class OnnxEncoder(nn.Module):
 
 
 def _trace_example(model: Emotion2vecModel):
-    samples = max(16000, 4 * model.min_samples)
+    samples = max(SAMPLE_RATE, 4 * model.min_samples)  # at least one second
     wavs = torch.randn(2, samples, generator=torch.Generator().manual_seed(0))
     return wavs, torch.tensor([samples, (samples * 3) // 5])
 
@@ -159,7 +160,7 @@ def export_onnx(
         metadata = {
             "labels": json.dumps(list(getattr(model, "labels", []) or []), ensure_ascii=False),
             "config": json.dumps(model.config.to_dict(), ensure_ascii=False),
-            "sample_rate": "16000",
+            "sample_rate": str(SAMPLE_RATE),
         }
         for key, value in metadata.items():
             entry = proto.metadata_props.add()
@@ -201,7 +202,7 @@ def verify_onnx(
         raise ImportError(
             "verification needs onnxruntime: pip install 'emotion2vec[onnx]'"
         ) from None
-    lengths = torch.tensor([max(model.min_samples, int(s * 16000)) for s in seconds])
+    lengths = torch.tensor([max(model.min_samples, int(s * SAMPLE_RATE)) for s in seconds])
     generator = torch.Generator().manual_seed(1)
     wavs = torch.randn(len(lengths), int(lengths.max()), generator=generator)
     wavs = wavs * (torch.arange(wavs.shape[1]) < lengths.unsqueeze(1))
@@ -209,7 +210,7 @@ def verify_onnx(
     got = session.run(None, {"wavs": wavs.numpy(), "lengths": lengths.numpy()})
     model = model.cpu().eval()
     with torch.no_grad():
-        out = model.extract_features(wavs, lengths / wavs.shape[1])
+        out = model.extract_features(wavs, lengths=lengths)
     expected = [out.frames, out.utterance] + ([out.logits] if out.logits is not None else [])
     if len(got) != len(expected):
         raise ValueError(f"{onnx_path}: {len(got)} outputs, expected {len(expected)}")

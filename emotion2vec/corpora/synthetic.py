@@ -31,8 +31,11 @@ import soundfile as sf
 import torch
 import torchaudio
 
-#: Rate the voices are synthesised at (then resampled to the corpus rate).
-SYNTHESIS_RATE = 16000
+from emotion2vec.audio import SAMPLE_RATE
+
+#: Rate the voices are synthesised at (then resampled to the corpus rate):
+#: the rate emotion2vec reads audio at.
+SYNTHESIS_RATE = SAMPLE_RATE
 
 #: How far (relative) an emotion at normal intensity moves the delivery
 #: away from neutral; ``strong`` intensity is 1.6 times that.
