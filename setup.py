@@ -24,11 +24,14 @@ setup(
         "tqdm",
     ],
     extras_require={
-        # CI also draws the recipe plots and checks the ONNX export against PyTorch
-        "test": ["pytest>=7", "matplotlib", "onnx", "onnxruntime"],
+        # CI also draws the recipe plots, checks the ONNX export against PyTorch,
+        # decodes the fake MELD clips and reads the fake RESD parquet files
+        "test": ["pytest>=7", "matplotlib", "onnx", "onnxruntime", "av", "pyarrow"],
         "onnx": ["onnx", "onnxruntime"],
         "hf": ["transformers"],
         "plots": ["matplotlib"],  # umap-learn: optional, UMAP instead of t-SNE
+        "meld": ["av"],  # PyAV decodes MELD's MP4 clips (AAC audio)
+        "resd": ["pyarrow"],  # RESD's Hugging Face parquet files
     },
     entry_points={"console_scripts": ["emotion2vec=emotion2vec.cli:main"]},
 )

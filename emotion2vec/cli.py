@@ -16,7 +16,7 @@ Authors
 import argparse
 import logging
 import sys
-from typing import List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 SUBCOMMANDS = {}
 
@@ -213,16 +213,69 @@ def _configure_prepare(p):
     p.add_argument("corpus", help=f"corpus name ({', '.join(sorted(CORPORA))})")
     p.add_argument("src_dir", help="the corpus as downloaded and extracted")
     p.add_argument("out_dir", help="output folder for OUT_DIR/<corpus>.csv")
+    p.add_argument(
+        "--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+        help="a preparation option of the corpus, repeatable; VALUE is read as YAML "
+        "(e.g. --option decode_audio=true, --option form=csv, "
+        "--option 'emotions=[happy, sad]'); an unknown KEY lists the corpus's options",
+    )
+
+
+def parse_options(pairs: Sequence[str]) -> Dict[str, Any]:
+    """``KEY=VALUE`` strings -> options, each VALUE read as YAML.
+
+    Arguments
+    ---------
+    pairs : sequence of str
+        ``KEY=VALUE`` items (``KEY=`` gives None).
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    ValueError
+        An item without ``=``, a key that is not an identifier or given
+        twice, or a value that is not valid YAML.
+
+    Example
+    -------
+    >>> parse_options(["decode_audio=true", "form=csv", "emotions=[happy, sad]", "k=10"])
+    {'decode_audio': True, 'form': 'csv', 'emotions': ['happy', 'sad'], 'k': 10}
+    >>> parse_options(["decode_audio"])
+    Traceback (most recent call last):
+    ...
+    ValueError: --option expects KEY=VALUE, got 'decode_audio'
+    """
+    import yaml
+
+    options: Dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep:
+            raise ValueError(f"--option expects KEY=VALUE, got {pair!r}")
+        if not key.isidentifier():
+            raise ValueError(f"--option {pair!r}: {key!r} is not an option name")
+        if key in options:
+            raise ValueError(f"--option {key} is given twice")
+        try:
+            options[key] = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            detail = " ".join(str(error).split())
+            raise ValueError(f"--option {key}: {text!r} is not a YAML value ({detail})") from None
+    return options
 
 
 @subcommand(
     "prepare", "write a corpus manifest CSV (OUT_DIR/<corpus>.csv)", _configure_prepare
 )
 def run_prepare(args) -> int:
-    """Runs ``emotion2vec prepare``."""
+    """Runs ``emotion2vec prepare`` (``--option KEY=VALUE`` passes corpus options)."""
     from emotion2vec.corpora import prepare_corpus
 
-    out = prepare_corpus(args.corpus, args.src_dir, args.out_dir)
+    out = prepare_corpus(args.corpus, args.src_dir, args.out_dir, **parse_options(args.option))
     print(f"wrote {out}")
     return 0
 

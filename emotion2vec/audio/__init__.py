@@ -23,5 +23,6 @@ from emotion2vec.audio.io import (  # noqa: F401
     find_audio_files,
     is_hidden_path,
     read_audio,
+    read_media,
     write_audio,
 )

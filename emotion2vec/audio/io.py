@@ -5,7 +5,8 @@ which returns a float32 mono waveform at the requested sample rate (16 kHz
 for emotion2vec): channels are averaged and other rates are resampled with
 ``torchaudio.functional.resample`` (band-limited sinc interpolation).
 Decoding uses ``soundfile`` (WAV, FLAC, OGG and the other libsndfile
-formats), so no FFmpeg or torchcodec is needed.
+formats), so no FFmpeg or torchcodec is needed; :func:`read_media` reads
+the audio of MP4/M4A files with the optional PyAV.
 
 A file that cannot be used raises :class:`AudioError`, a ``ValueError``
 whose message names the file and the problem, so callers can log it and
@@ -211,6 +212,77 @@ def read_audio(path: PathLike, target_sr: Optional[int] = SAMPLE_RATE) -> torch.
         data, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except Exception as err:  # libsndfile raises several types
         raise decode_error(path, err) from None
+    return _mono_at(path, data, sample_rate, target_sr)
+
+
+def read_media(path: PathLike, target_sr: Optional[int] = SAMPLE_RATE) -> torch.Tensor:
+    """Decodes the first audio stream of a media file (MP4, M4A, ...) to mono.
+
+    For formats libsndfile cannot read, such as MELD's MP4 clips (a video
+    stream plus 6- or 2-channel AAC). Decoding uses PyAV (FFmpeg's
+    libraries, ``pip install av``); channels are averaged and the rate is
+    changed exactly as in :func:`read_audio`.
+
+    Arguments
+    ---------
+    path : str or path
+        Media file with at least one audio stream.
+    target_sr : int, optional
+        Output sample rate; None keeps the stream's rate.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[samples]`` float32 waveform.
+
+    Raises
+    ------
+    ImportError
+        PyAV is not installed.
+    AudioError
+        Missing, empty or undecodable file, no audio stream, no samples.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "not_media.mp4"
+    >>> _ = path.write_bytes(b"no container here")
+    >>> read_media(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    emotion2vec.audio.io.AudioError: .../not_media.mp4: cannot decode audio (...)
+    """
+    path = Path(path)
+    check_audio_file(path)
+    try:
+        import av
+    except ImportError as err:
+        raise ImportError(f"reading {path.suffix} audio needs PyAV: pip install av") from err
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise AudioError(path, "no audio stream")
+            stream = container.streams.audio[0]
+            planar = av.AudioResampler(format="fltp")  # keeps the layout and the rate
+            chunks, sample_rate = [], stream.rate
+            for frame in container.decode(stream):
+                sample_rate = frame.sample_rate
+                chunks += [out.to_ndarray() for out in planar.resample(frame)]
+            chunks += [out.to_ndarray() for out in planar.resample(None)]
+    except AudioError:
+        raise
+    except Exception as err:  # av.error.* (InvalidDataError, ...), codec errors
+        raise decode_error(path, err) from None
+    if not chunks or not sample_rate:
+        raise AudioError(path, "contains no audio samples")
+    data = np.concatenate(chunks, axis=1).T  # [samples, channels]
+    return _mono_at(path, np.ascontiguousarray(data, dtype=np.float32), sample_rate, target_sr)
+
+
+def _mono_at(
+    path: Path, data: np.ndarray, sample_rate: int, target_sr: Optional[int]
+) -> torch.Tensor:
+    """``[samples, channels]`` -> checked mono waveform at ``target_sr``."""
     if data.size == 0:
         raise AudioError(path, "contains no audio samples")
     wav = to_mono(data, path)
@@ -224,7 +296,7 @@ def read_audio(path: PathLike, target_sr: Optional[int] = SAMPLE_RATE) -> torch.
 def to_mono(data: np.ndarray, path: PathLike) -> torch.Tensor:
     """Decoded samples -> the mono waveform the package uses.
 
-    The one decoding step of :func:`read_audio` and
+    The one decoding step of :func:`read_audio`, :func:`read_media` and
     :class:`~emotion2vec.audio.windows.WindowReader`.
 
     Arguments

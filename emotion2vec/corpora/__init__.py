@@ -1,7 +1,7 @@
 """Corpus preparation: one module per corpus, found through a registry.
 
 Each corpus module defines ``prepare_<corpus>(src_dir, out_dir, **options)``
-that writes ``OUT_DIR/<corpus>.csv`` (see :mod:`emotion2vec.corpora.common`
+that writes ``OUT_DIR/<corpus>.csv`` (see :mod:`emotion2vec.corpora.manifest`
 for the manifest format and the re-run rules) and registers it under a
 short name with :func:`register_corpus`::
 
@@ -12,6 +12,7 @@ Authors
  * emotion2vec-sb contributors
 """
 
+import inspect
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,18 @@ class CorpusInfo:
     def fold_options(self, protocol: str) -> Dict[str, Any]:
         """Default fold options of ``protocol`` (a copy; empty if unknown)."""
         return dict(self.protocols.get(protocol, {}))
+
+    @property
+    def options(self) -> Dict[str, Any]:
+        """The preparation's options (keyword parameters after ``src_dir, out_dir``)
+        with their defaults; ``{"**": None}`` when it takes any keyword."""
+        parameters = list(inspect.signature(self.prepare).parameters.values())[2:]
+        return {
+            ("**" if p.kind is p.VAR_KEYWORD else p.name):
+                (None if p.default is p.empty else p.default)
+            for p in parameters
+            if p.kind is not p.VAR_POSITIONAL
+        }
 
 
 CORPORA: Dict[str, CorpusInfo] = {}
@@ -167,7 +180,8 @@ def prepare_corpus(name: str, src_dir: PathLike, out_dir: PathLike, **kwargs) ->
     out_dir : str or path
         Folder for the manifest (and any converted audio).
     **kwargs
-        Corpus-specific options, passed to the corpus function.
+        Corpus-specific options, passed to the corpus function (see
+        :attr:`CorpusInfo.options`).
 
     Returns
     -------
@@ -177,7 +191,8 @@ def prepare_corpus(name: str, src_dir: PathLike, out_dir: PathLike, **kwargs) ->
     Raises
     ------
     ValueError
-        Unknown corpus name (the message lists the known ones).
+        Unknown corpus name or an option the corpus does not have (the
+        message lists the known ones).
 
     Example
     -------
@@ -185,9 +200,36 @@ def prepare_corpus(name: str, src_dir: PathLike, out_dir: PathLike, **kwargs) ->
     Traceback (most recent call last):
     ...
     ValueError: unknown corpus 'no_such_corpus'; known corpora: ...iemocap...
+    >>> prepare_corpus("resd", "src", "out", fomr="csv")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: corpus 'resd' has no option 'fomr'; its options: form ('auto'), decode_audio ...
     """
-    return corpus_info(name).prepare(src_dir, out_dir, **kwargs)
+    info = corpus_info(name)
+    known = info.options
+    unknown = [key for key in kwargs if key not in known]
+    if unknown and "**" not in known:
+        listed = ", ".join(f"{key} ({value!r})" for key, value in known.items()) or "none"
+        raise ValueError(
+            f"corpus {info.name!r} has no option {unknown[0]!r}; its options: {listed}"
+        )
+    return info.prepare(src_dir, out_dir, **kwargs)
 
 
 # Corpus modules register themselves on import.
-from emotion2vec.corpora import iemocap, ravdess  # noqa: E402,F401
+from emotion2vec.corpora import (  # noqa: E402,F401
+    aesdd,
+    cafe,
+    emodb,
+    emovo,
+    iemocap,
+    m3ed,
+    meld,
+    ravdess,
+    ravdess_song,
+    resd,
+    savee,
+    shemo,
+    subesco,
+    urdu,
+)

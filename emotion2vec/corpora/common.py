@@ -1,56 +1,35 @@
-"""Helpers shared by every corpus preparation module.
+"""What every corpus preparation reports: :class:`PrepError` and :class:`SkipLog`.
 
-* :func:`find_corpus_root` locates the corpus folder even when the user's
-  folder holds it one to three levels deeper (zip and mirror wrappers).
-* :func:`check_prepared` / :func:`write_manifest` write the manifest CSV
-  deterministically (rows sorted by ``ID``) together with a marker file
-  ``<csv>.prep.json`` recording which function wrote it, with which options,
-  a hash of the CSV and a summary. A CSV is never overwritten: an identical
-  earlier preparation is reused ("already prepared"); anything else (a
-  foreign file, other options, a hand-edited CSV) is a :class:`PrepError`
-  asking for another output folder.
-* :class:`SkipLog` logs and collects the files a preparation skips, with
-  the reason, and :func:`count_by` / :func:`log_counts` summarise classes
-  against the expected counts.
+The corpus preparation helpers are split by job:
 
-Every manifest starts with the columns of :data:`MANIFEST_COLUMNS`; a
-corpus adds its own columns after them.
+* :mod:`emotion2vec.corpora.files` finds a corpus's files (the corpus
+  folder, files by name at any depth with junk skipped and duplicate copies
+  kept once, the first usable copy of an utterance) and writes extracted
+  audio without ever overwriting;
+* :mod:`emotion2vec.corpora.manifest` writes and reads the manifest CSV
+  (rows sorted by ``ID``, the ``<csv>.prep.json`` marker and the re-run
+  rules) and summarises class counts against the release's;
+* :mod:`emotion2vec.corpora.named` is the whole preparation of a corpus
+  labelled by its file names (a :class:`~emotion2vec.corpora.named.FileNameCorpus`).
+
+This module holds what they all report with: :class:`PrepError` for a
+folder or file preparation cannot use, and :class:`SkipLog` for the files
+and annotations a preparation leaves out (unusable ones, with the reason,
+and ignored duplicate copies).
 
 Authors
  * emotion2vec-sb contributors
 """
 
-import csv
-import json
 import logging
 import os
-from collections import Counter
-from pathlib import Path
-from typing import (
-    Any,
-    Callable,
-    Dict,
-    Iterable,
-    List,
-    Mapping,
-    Optional,
-    Sequence,
-    Tuple,
-    Union,
-)
+from typing import Any, Dict, List, Tuple
 
-from emotion2vec.audio import AudioError, audio_info, is_hidden_path, read_audio
-from emotion2vec.fileutils import sha256_file
+from emotion2vec.audio import AudioError
+from emotion2vec.fileutils import PathLike
 
 logger = logging.getLogger(__name__)
 
-PathLike = Union[str, os.PathLike]
-
-MANIFEST_COLUMNS = ("ID", "wav", "duration", "label", "speaker", "gender", "session")
-"""Leading columns of every prepared manifest (empty string when unknown)."""
-
-MARKER_SUFFIX = ".prep.json"
-MARKER_VERSION = 1
 
 
 class PrepError(ValueError):
@@ -65,468 +44,20 @@ class PrepError(ValueError):
     """
 
 
-def marker_path(csv_path: PathLike) -> Path:
-    """The marker file recording how ``csv_path`` was prepared.
-
-    Arguments
-    ---------
-    csv_path : str or path
-        Manifest CSV.
-
-    Returns
-    -------
-    Path
-        ``<csv_path>.prep.json``.
-
-    Example
-    -------
-    >>> marker_path("out/iemocap.csv").name
-    'iemocap.csv.prep.json'
-    """
-    csv_path = Path(csv_path)
-    return csv_path.with_name(csv_path.name + MARKER_SUFFIX)
-
-
-def find_corpus_root(
-    src_dir: PathLike,
-    is_root: Callable[[Path], bool],
-    corpus: str,
-    expected: str,
-    max_depth: int = 3,
-) -> Path:
-    """Finds the corpus folder at ``src_dir`` or up to ``max_depth`` levels below.
-
-    The search is breadth first over sorted, non-hidden folders (``.x`` and
-    ``__MACOSX`` are skipped), so the shallowest match wins; when several
-    folders match at that depth the first in sorted order is used and the
-    others are logged.
-
-    Arguments
-    ---------
-    src_dir : str or path
-        The folder the user passed.
-    is_root : callable
-        ``is_root(folder) -> bool``: does this folder look like the corpus?
-    corpus : str
-        Corpus name for messages.
-    expected : str
-        What a corpus folder contains, for the error message.
-    max_depth : int
-        How many levels below ``src_dir`` to look.
-
-    Returns
-    -------
-    Path
-        The corpus folder.
-
-    Raises
-    ------
-    PrepError
-        ``src_dir`` is missing or no folder matches.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> src = Path(tempfile.mkdtemp())
-    >>> (src / "download" / "Corpus" / "wav").mkdir(parents=True)
-    >>> found = find_corpus_root(src, lambda d: (d / "wav").is_dir(), "demo", "wav/")
-    >>> found.relative_to(src).as_posix()
-    'download/Corpus'
-    """
-    src = Path(src_dir)
-    if not src.is_dir():
-        raise PrepError(f"{corpus}: source folder {src} does not exist or is not a folder")
-    level = [src]
-    for _ in range(max_depth + 1):
-        matches = [folder for folder in level if is_root(folder)]
-        if matches:
-            if len(matches) > 1:
-                logger.warning(
-                    "%s: several corpus folders under %s (%s); using %s",
-                    corpus,
-                    src,
-                    ", ".join(str(m) for m in matches),
-                    matches[0],
-                )
-            return matches[0]
-        level = [child for folder in level for child in _subfolders(folder)]
-    archives = sorted(
-        p.name for p in src.iterdir() if p.name.endswith((".tar.gz", ".tgz", ".zip", ".tar"))
-    )
-    hint = f" Found archive(s) {', '.join(archives)}: extract them first." if archives else ""
-    raise PrepError(
-        f"{corpus}: no corpus folder found in {src} or up to {max_depth} levels "
-        f"below it (expected a folder containing {expected}).{hint}"
-    )
-
-
-def _subfolders(folder: Path) -> List[Path]:
-    try:
-        return sorted(p for p in folder.iterdir() if p.is_dir() and not is_hidden_path(p.name))
-    except OSError:
-        return []
-
-
-def _normalise(value: Any) -> Any:
-    """JSON round trip so that tuples/lists and key order compare equal."""
-    return json.loads(json.dumps(value, sort_keys=True, default=str))
-
-
-
-def read_marker(
-    csv_path: PathLike, maker: str, options: Optional[Mapping[str, Any]] = None
-) -> Optional[Dict[str, Any]]:
-    """The marker of a CSV that ``maker`` wrote and nobody changed since.
-
-    The one marker mechanism of the package: the corpus preparations
-    (:func:`check_prepared`) and the pre-training manifest
-    (:func:`emotion2vec.pretrain.manifest.build_pretrain_manifest`) both
-    refuse to touch a CSV that is not provably theirs and unchanged. What
-    they do with other options differs on purpose: a prepared corpus
-    manifest is what folds, feature caches and results are keyed on, so
-    other options are refused (a new output folder keeps both); the
-    pre-training manifest is an intermediate that its recipe rebuilds in
-    place.
-
-    Arguments
-    ---------
-    csv_path : str or path
-        The CSV.
-    maker : str
-        Who must have written it.
-    options : mapping, optional
-        When given, the options it must have been written with.
-
-    Returns
-    -------
-    dict or None
-        The marker (``version``, ``maker``, ``options``, ``csv``,
-        ``csv_sha256``, ``summary``); None when ``csv_path`` does not exist.
-
-    Raises
-    ------
-    PrepError
-        ``csv_path`` exists without a marker, with an unreadable one, from
-        another maker, from other ``options``, or was modified since.
-    """
-    csv_path = Path(csv_path)
-    marker = marker_path(csv_path)
-    if not csv_path.exists():
-        return None
-    advice = (
-        f"Choose another output folder, or delete {csv_path}"
-        f"{' and ' + marker.name if marker.exists() else ''} to prepare again."
-    )
-    if not marker.is_file():
-        raise PrepError(
-            f"{csv_path} exists but was not written by {maker} (no marker file "
-            f"{marker.name}); refusing to overwrite it. {advice}"
-        )
-    try:
-        with open(marker, encoding="utf-8") as handle:
-            stored = json.load(handle)
-        stored_maker, stored_options = stored["maker"], stored["options"]
-        stored_hash = stored["csv_sha256"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise PrepError(
-            f"{marker} is unreadable ({err}); refusing to overwrite {csv_path}. {advice}"
-        ) from None
-    if stored_maker != maker:
-        raise PrepError(
-            f"{csv_path} was written by {stored_maker}, not {maker}; "
-            f"refusing to overwrite it. {advice}"
-        )
-    if options is not None:
-        wanted = _normalise(dict(options))
-        if stored_options != wanted:
-            changes = _describe_changes(stored_options, wanted)
-            raise PrepError(
-                f"{csv_path} was prepared with different options ({changes}); "
-                f"refusing to overwrite it. {advice}"
-            )
-    if stored_hash != sha256_file(csv_path):
-        raise PrepError(
-            f"{csv_path} was modified after {maker} wrote it (hash differs from "
-            f"{marker.name}); refusing to overwrite it. {advice}"
-        )
-    return stored
-
-
-def write_marker(
-    csv_path: PathLike,
-    maker: str,
-    options: Mapping[str, Any],
-    summary: Optional[Mapping[str, Any]] = None,
-    written: Optional[PathLike] = None,
-) -> Path:
-    """Writes the marker of ``csv_path`` (see :func:`read_marker`).
-
-    Arguments
-    ---------
-    csv_path : str or path
-        The CSV the marker describes.
-    maker : str
-        Who wrote it.
-    options : mapping
-        JSON-serialisable options that determined its content.
-    summary : mapping, optional
-        JSON-serialisable summary (counts, skips).
-    written : str or path, optional
-        The file whose bytes will become ``csv_path`` (a staged copy about
-        to be moved into place; default ``csv_path`` itself).
-
-    Returns
-    -------
-    Path
-        The marker file.
-    """
-    csv_path = Path(csv_path)
-    marker = {
-        "version": MARKER_VERSION,
-        "maker": maker,
-        "options": _normalise(dict(options)),
-        "csv": csv_path.name,
-        "csv_sha256": sha256_file(written if written is not None else csv_path),
-        "summary": _normalise(dict(summary or {})),
-    }
-    target = marker_path(csv_path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(marker, handle, indent=2, sort_keys=True)
-    os.replace(tmp, target)
-    return target
-
-
-def check_prepared(csv_path: PathLike, maker: str, options: Mapping[str, Any]) -> bool:
-    """Decides whether a preparation can be skipped, and refuses to clobber.
-
-    Arguments
-    ---------
-    csv_path : str or path
-        The manifest the preparation is about to write.
-    maker : str
-        Name of the preparing function (recorded in the marker).
-    options : mapping
-        JSON-serialisable options that determine the CSV content.
-
-    Returns
-    -------
-    bool
-        True when ``csv_path`` was written by ``maker`` with the same
-        options and is unchanged ("already prepared": skip the work);
-        False when ``csv_path`` does not exist yet.
-
-    Raises
-    ------
-    PrepError
-        ``csv_path`` exists without a marker, with a marker from other
-        options or another maker, or was modified after preparation.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> csv_path = Path(tempfile.mkdtemp()) / "demo.csv"
-    >>> check_prepared(csv_path, "demo", {"seed": 1})
-    False
-    >>> _ = write_manifest(csv_path, [], "demo", {"seed": 1})
-    >>> check_prepared(csv_path, "demo", {"seed": 1})
-    True
-    >>> check_prepared(csv_path, "demo", {"seed": 2})  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    emotion2vec.corpora.common.PrepError: ...different options (seed: 1 -> 2)...
-    """
-    if read_marker(csv_path, maker, options) is None:
-        return False
-    logger.info("%s already prepared with the same options; skipping preparation", csv_path)
-    return True
-
-
-def _describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    keys = sorted(set(old) | set(new))
-    parts = [
-        f"{key}: {old.get(key, '<unset>')} -> {new.get(key, '<unset>')}"
-        for key in keys
-        if old.get(key, "<unset>") != new.get(key, "<unset>")
-    ]
-    return "; ".join(parts) or "unknown difference"
-
-
-def write_manifest(
-    csv_path: PathLike,
-    rows: Iterable[Mapping[str, Any]],
-    maker: str,
-    options: Mapping[str, Any],
-    extra_columns: Sequence[str] = (),
-    summary: Optional[Mapping[str, Any]] = None,
-) -> Path:
-    """Writes a manifest CSV sorted by ``ID`` plus its marker file.
-
-    The CSV is written to a temporary file first and moved into place after
-    the marker, so an interrupted run never leaves a CSV without a marker.
-    Call :func:`check_prepared` first: this function overwrites.
-
-    Arguments
-    ---------
-    csv_path : str or path
-        Output CSV.
-    rows : iterable of mapping
-        One mapping per utterance with at least the :data:`MANIFEST_COLUMNS`
-        keys (``None`` is written as an empty field) and the
-        ``extra_columns``; ``duration`` is written with 5 decimals.
-    maker : str
-        Name of the preparing function.
-    options : mapping
-        JSON-serialisable options that determined the content.
-    extra_columns : sequence of str
-        Corpus-specific columns written after the standard ones.
-    summary : mapping, optional
-        JSON-serialisable summary stored in the marker (counts, skips).
-
-    Returns
-    -------
-    Path
-        ``csv_path``.
-
-    Raises
-    ------
-    ValueError
-        A row misses a column or two rows share an ``ID``.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> csv_path = Path(tempfile.mkdtemp()) / "demo.csv"
-    >>> row = dict(ID="b", wav="/d/b.wav", duration=1.5, label="neu",
-    ...            speaker="s1", gender="F", session="1", text="hi")
-    >>> _ = write_manifest(csv_path, [row, dict(row, ID="a")], "demo", {}, ["text"])
-    >>> print(csv_path.read_text().strip())
-    ID,wav,duration,label,speaker,gender,session,text
-    a,/d/b.wav,1.50000,neu,s1,F,1,hi
-    b,/d/b.wav,1.50000,neu,s1,F,1,hi
-    """
-    csv_path = Path(csv_path)
-    columns = list(MANIFEST_COLUMNS) + [c for c in extra_columns if c not in MANIFEST_COLUMNS]
-    rows = sorted(rows, key=lambda row: str(row.get("ID", "")))
-    seen = set()
-    for row in rows:
-        missing = [c for c in columns if c not in row]
-        if missing:
-            raise ValueError(f"manifest row {row.get('ID', row)!r} misses column(s) {missing}")
-        if row["ID"] in seen:
-            raise ValueError(f"duplicate manifest ID {row['ID']!r} for {csv_path}")
-        seen.add(row["ID"])
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = csv_path.with_name(f".{csv_path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([_field(column, row[column]) for column in columns])
-    write_marker(csv_path, maker, options, summary, written=tmp)
-    os.replace(tmp, csv_path)
-    return csv_path
-
-
-def _field(column: str, value: Any) -> str:
-    if value is None:
-        return ""
-    if column == "duration":
-        return f"{float(value):.5f}"
-    return str(value)
-
-
-def read_manifest(csv_path: PathLike, columns: Sequence[str] = ("ID",)) -> List[Dict[str, str]]:
-    """Reads a manifest CSV into a list of row dicts (all values strings).
-
-    The one manifest reader: corpus manifests (downstream recipes), the
-    sources and the output of the pre-training manifest
-    (:func:`emotion2vec.pretrain.data.read_manifest` adds its types on top).
-
-    Arguments
-    ---------
-    csv_path : str or path
-        Manifest CSV.
-    columns : sequence of str
-        Columns it must have (default: ``ID``).
-
-    Returns
-    -------
-    list of dict
-
-    Raises
-    ------
-    PrepError
-        Missing file or missing columns.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> csv_path = Path(tempfile.mkdtemp()) / "m.csv"
-    >>> _ = csv_path.write_text("ID,wav,speaker\\nu1,/a.wav,s1\\n")
-    >>> read_manifest(csv_path)
-    [{'ID': 'u1', 'wav': '/a.wav', 'speaker': 's1'}]
-    >>> read_manifest(csv_path, columns=("ID", "duration"))  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    emotion2vec.corpora.common.PrepError: manifest ...m.csv is missing column(s) ['duration'] ...
-    """
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise PrepError(f"manifest {csv_path} not found")
-    with open(csv_path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
-        if missing:
-            raise PrepError(
-                f"manifest {csv_path} is missing column(s) {missing} "
-                f"(columns: {reader.fieldnames})"
-            )
-        return [dict(row) for row in reader]
-
-
-def probe_audio(path: PathLike, decode: bool = False) -> float:
-    """Checks that an audio file is usable and returns its duration.
-
-    Arguments
-    ---------
-    path : str or path
-        Audio file.
-    decode : bool
-        Decode all samples (slower; also catches corrupt data and NaN/Inf)
-        instead of reading the header only.
-
-    Returns
-    -------
-    float
-        Duration in seconds.
-
-    Raises
-    ------
-    AudioError
-        Missing, empty or unreadable file.
-
-    Example
-    -------
-    >>> import tempfile, torch
-    >>> from emotion2vec.audio import write_audio
-    >>> path = Path(tempfile.mkdtemp()) / "a.wav"
-    >>> write_audio(path, torch.zeros(24000), sr=16000)
-    >>> probe_audio(path), probe_audio(path, decode=True)
-    (1.5, 1.5)
-    """
-    frames, sample_rate, _ = audio_info(path)
-    if decode:
-        read_audio(path, target_sr=None)
-    return frames / sample_rate
-
-
 class SkipLog:
-    """Logs and collects what a preparation skipped, with the reason.
+    """Logs and collects what a preparation left out.
 
-    The first ``max_logged`` skips are logged one by one (warning level);
-    the rest are counted and all of them stay available in :attr:`items`
-    (and in the marker summary).
+    Two kinds of entries:
+
+    * skips (:meth:`add`): files or annotations that cannot be used, with
+      the reason. The first ``max_logged`` are logged one by one (warning
+      level); the rest are counted. All stay in :attr:`items`.
+    * duplicates (:meth:`add_duplicate`): further copies of an utterance
+      that was taken from another copy (duplicate trees, mirrors, an
+      annotation repeated). They are usable, so they are only counted in
+      the log, and listed in :attr:`duplicates`.
+
+    :meth:`summary` gives both for the marker file.
 
     Arguments
     ---------
@@ -539,30 +70,57 @@ class SkipLog:
     -------
     >>> skips = SkipLog("demo")
     >>> skips.add("a.wav", "file not found")
-    >>> len(skips), skips.items
-    (1, [('a.wav', 'file not found')])
+    >>> skips.add_duplicate("copy/b.wav", "b.wav")
+    >>> len(skips), skips.summary()
+    (1, {'skipped': [['a.wav', 'file not found']], 'duplicates': [['copy/b.wav', 'b.wav']]})
     """
 
     def __init__(self, corpus: str, max_logged: int = 50):
         self.corpus = corpus
         self.max_logged = max_logged
         self.items: List[Tuple[str, str]] = []
+        self.duplicates: List[Tuple[str, str]] = []
 
     def add(self, what: PathLike, reason: str) -> None:
-        """Records (and logs) one skipped file or annotation."""
+        """Records (and logs) one skipped file or annotation.
+
+        Arguments
+        ---------
+        what : str or path
+            The file, or ``"<file> (<item>)"`` for an annotation entry.
+        reason : str
+            Why it cannot be used.
+        """
         self.items.append((os.fspath(what), reason))
         if len(self.items) <= self.max_logged:
             logger.warning("%s: skipping %s: %s", self.corpus, os.fspath(what), reason)
 
     def add_audio_error(self, error: AudioError) -> None:
-        """Records an :class:`~emotion2vec.audio.AudioError`."""
+        """Records an :class:`~emotion2vec.audio.AudioError` (its file and problem)."""
         self.add(error.path, error.problem)
+
+    def add_duplicate(self, copy: PathLike, used: PathLike) -> None:
+        """Records that ``copy`` was ignored because ``used`` holds the same utterance.
+
+        Arguments
+        ---------
+        copy : str or path
+            The ignored copy (a file or an annotation reference).
+        used : str or path
+            What the utterance was taken from.
+        """
+        self.duplicates.append((os.fspath(copy), os.fspath(used)))
 
     def __len__(self) -> int:
         return len(self.items)
 
     def log_summary(self) -> None:
-        """Logs the number of skips (and how many were not logged)."""
+        """Logs the number of skips (and how many were not logged) and of duplicates."""
+        if self.duplicates:
+            logger.info(
+                "%s: %d duplicate copy(ies) ignored (listed in the marker file)",
+                self.corpus, len(self.duplicates),
+            )
         if not self.items:
             return
         hidden = len(self.items) - self.max_logged
@@ -573,97 +131,14 @@ class SkipLog:
         )
         logger.warning("%s: skipped %d item(s)%s", self.corpus, len(self.items), extra)
 
+    def summary(self) -> Dict[str, Any]:
+        """``skipped`` and ``duplicates`` as JSON lists for the marker summary.
 
-def count_by(
-    rows: Iterable[Mapping[str, Any]], column: str = "label", group: Optional[str] = None
-) -> Dict:
-    """Counts rows per value of ``column`` (optionally per ``group`` first).
-
-    Arguments
-    ---------
-    rows : iterable of mapping
-        Manifest rows.
-    column : str
-        Column to count (usually ``label``).
-    group : str, optional
-        Column to group by first (e.g. ``session``).
-
-    Returns
-    -------
-    dict
-        ``{value: count}`` sorted by value, or ``{group: {value: count}}``.
-
-    Example
-    -------
-    >>> rows = [dict(label="neu", session="1"), dict(label="sad", session="1"),
-    ...         dict(label="neu", session="2")]
-    >>> count_by(rows)
-    {'neu': 2, 'sad': 1}
-    >>> count_by(rows, group="session")
-    {'1': {'neu': 1, 'sad': 1}, '2': {'neu': 1}}
-    """
-    rows = list(rows)
-    if group is None:
-        counts = Counter(str(row[column]) for row in rows)
-        return dict(sorted(counts.items()))
-    groups: Dict[str, List] = {}
-    for row in rows:
-        groups.setdefault(str(row[group]), []).append(row)
-    return {key: count_by(groups[key], column) for key in sorted(groups)}
-
-
-def log_counts(
-    corpus: str,
-    counts: Mapping[str, int],
-    expected: Optional[Mapping[str, int]] = None,
-    title: str = "",
-) -> bool:
-    """Logs a per-class count table and compares it with expected counts.
-
-    A difference is logged as a warning (not an error: partial copies and
-    test corpora are legitimate).
-
-    Arguments
-    ---------
-    corpus : str
-        Corpus name for messages.
-    counts : mapping
-        ``{class: count}`` found.
-    expected : mapping, optional
-        ``{class: count}`` of the complete corpus.
-    title : str
-        What was counted (e.g. ``"session 1"``).
-
-    Returns
-    -------
-    bool
-        True when ``expected`` is given and differs from ``counts``.
-
-    Example
-    -------
-    >>> log_counts("demo", {"neu": 3, "sad": 1}, {"neu": 3, "sad": 2})
-    True
-    """
-    total = sum(counts.values())
-    table = ", ".join(f"{label} {count}" for label, count in counts.items())
-    label = f" {title}" if title else ""
-    if expected is None:
-        logger.info("%s%s: %d utterances (%s)", corpus, label, total, table)
-        return False
-    differs = {k: (counts.get(k, 0), expected.get(k, 0)) for k in set(counts) | set(expected)}
-    differs = {k: v for k, v in sorted(differs.items()) if v[0] != v[1]}
-    if not differs:
-        logger.info("%s%s: %d utterances as expected (%s)", corpus, label, total, table)
-        return False
-    detail = ", ".join(
-        f"{k} {found} (expected {want})" for k, (found, want) in differs.items()
-    )
-    logger.warning(
-        "%s%s: %d utterances, expected %d; differences: %s",
-        corpus,
-        label,
-        total,
-        sum(expected.values()),
-        detail,
-    )
-    return True
+        Returns
+        -------
+        dict
+        """
+        return {
+            "skipped": [list(item) for item in self.items],
+            "duplicates": [list(item) for item in self.duplicates],
+        }

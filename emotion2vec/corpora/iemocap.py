@@ -32,16 +32,9 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from emotion2vec.audio import AudioError, is_hidden_path
 from emotion2vec.corpora import register_corpus
-from emotion2vec.corpora.common import (
-    PrepError,
-    SkipLog,
-    check_prepared,
-    count_by,
-    find_corpus_root,
-    log_counts,
-    probe_audio,
-    write_manifest,
-)
+from emotion2vec.corpora.common import PrepError, SkipLog
+from emotion2vec.corpora.files import find_corpus_root, probe_audio
+from emotion2vec.corpora.manifest import check_prepared, count_by, log_counts, write_manifest
 from emotion2vec.fileutils import PathLike
 
 logger = logging.getLogger(__name__)

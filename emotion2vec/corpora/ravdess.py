@@ -17,19 +17,12 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Union
 
-from emotion2vec.audio import AudioError, is_hidden_path
 from emotion2vec.corpora import register_corpus
-from emotion2vec.corpora.common import (
-    PrepError,
-    SkipLog,
-    check_prepared,
-    count_by,
-    log_counts,
-    probe_audio,
-    write_manifest,
-)
+from emotion2vec.corpora.common import PrepError, SkipLog
+from emotion2vec.corpora.files import find_named_files, probe_first
+from emotion2vec.corpora.manifest import check_prepared, count_by, log_counts, write_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +95,56 @@ def parse_ravdess_name(name: str) -> Optional[Dict[str, str]]:
     return dict(zip(keys, match.groups()))
 
 
+def ravdess_fields(codes: Mapping[str, str], stem: str) -> Dict[str, str]:
+    """Manifest fields of a RAVDESS audio file from its decoded name.
+
+    Arguments
+    ---------
+    codes : mapping
+        :func:`parse_ravdess_name` of the file name.
+    stem : str
+        The file name without suffix (the utterance ID).
+
+    Returns
+    -------
+    dict
+        ``ID, label, speaker, gender, session`` and the raw codes
+        (``emo_raw, intensity, statement, repetition``).
+
+    Example
+    -------
+    >>> fields = ravdess_fields(parse_ravdess_name("03-01-05-02-01-02-07.wav"), "03-01-05-02-01-02-07")
+    >>> fields["label"], fields["speaker"], fields["gender"], fields["intensity"]
+    ('angry', 'Actor_07', 'M', '02')
+    """
+    actor = int(codes["actor"])
+    return {
+        "ID": stem,
+        "label": EMOTIONS[codes["emotion"]],
+        "speaker": f"Actor_{actor:02d}",
+        "gender": "M" if actor % 2 else "F",
+        "session": "",
+        "emo_raw": codes["emotion"],
+        "intensity": codes["intensity"],
+        "statement": codes["statement"],
+        "repetition": codes["repetition"],
+    }
+
+
+def _speech_parser(keep: Sequence[str]):
+    """``parse`` for :func:`find_named_files`: speech files of the kept classes."""
+
+    def parse(match, path: Path) -> Optional[Dict[str, str]]:
+        codes = parse_ravdess_name(path.name)
+        if codes is None or codes["modality"] != "03" or codes["channel"] != "01":
+            return None  # not a speech audio file of the release (song, notes...)
+        if EMOTIONS[codes["emotion"]] not in keep:
+            return None
+        return ravdess_fields(codes, path.stem)
+
+    return parse
+
+
 @register_corpus(
     "ravdess",
     labels=tuple(EMOTIONS.values()),
@@ -159,41 +202,11 @@ def prepare_ravdess(
 
     skips = SkipLog("RAVDESS")
     rows: List[Dict] = []
-    seen = set()
-    candidates = sorted(p for p in src.rglob("*") if p.suffix.lower() == ".wav")
-    for path in candidates:
-        if is_hidden_path(path.relative_to(src)):
-            continue
-        codes = parse_ravdess_name(path.name)
-        if codes is None or codes["modality"] != "03" or codes["channel"] != "01":
-            continue  # not a speech audio file of the release (song, notes...)
-        utt_id = path.stem
-        if utt_id in seen:
-            logger.info("RAVDESS: duplicate copy %s ignored", path)
-            continue
-        label = EMOTIONS[codes["emotion"]]
-        if label not in keep:
-            continue
-        try:
-            duration = probe_audio(path, decode=decode_audio)
-        except AudioError as error:
-            skips.add_audio_error(error)
-            continue
-        seen.add(utt_id)
-        actor = int(codes["actor"])
-        rows.append({
-            "ID": utt_id,
-            "wav": str(path.resolve()),
-            "duration": duration,
-            "label": label,
-            "speaker": f"Actor_{actor:02d}",
-            "gender": "M" if actor % 2 else "F",
-            "session": "",
-            "emo_raw": codes["emotion"],
-            "intensity": codes["intensity"],
-            "statement": codes["statement"],
-            "repetition": codes["repetition"],
-        })
+    for found in find_named_files(src, FILE_PATTERN, "RAVDESS", skips, _speech_parser(keep)):
+        usable = probe_first(found.paths, skips, decode_audio)
+        if usable is not None:
+            path, duration = usable
+            rows.append(dict(found.fields, wav=str(path.resolve()), duration=duration))
     skips.log_summary()
     if not rows:
         raise PrepError(
@@ -214,7 +227,7 @@ def prepare_ravdess(
         "utterances": len(rows),
         "per_class": count_by(rows, "label"),
         "per_speaker": count_by(rows, "label", group="speaker"),
-        "skipped": [list(item) for item in skips.items],
+        **skips.summary(),
     }
     write_manifest(csv_path, rows, maker, options, EXTRA_COLUMNS, summary)
     logger.info("RAVDESS: wrote %d utterances to %s", len(rows), csv_path)

@@ -52,7 +52,7 @@ import torch
 from speechbrain.utils.distributed import if_main_process, infer_device, run_on_main
 
 from emotion2vec.corpora import CORPORA
-from emotion2vec.corpora.common import read_manifest
+from emotion2vec.corpora.manifest import read_manifest
 from emotion2vec.downstream import plots
 from emotion2vec.downstream.brain import EmotionBrain, feature_dataset, label_encoder
 from emotion2vec.downstream.features import FeatureCache
@@ -75,6 +75,7 @@ PROTOCOL_NAMES = {
     "loso_speaker": "leave-one-speaker-out",
     "random_kfold": "random",
     "predefined": "predefined split",
+    "fixed_folds": "fixed-group",
 }
 
 

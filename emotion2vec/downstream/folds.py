@@ -13,6 +13,9 @@ objects holding sorted utterance IDs:
 * ``random_kfold`` (:func:`random_kfold`): shuffle once, cut into k
   chunks; fold i tests on chunk i and validates on chunk i+1 (mod k).
 * ``predefined`` (:func:`predefined_split`): official train/valid/test.
+* ``fixed_folds`` (:func:`fixed_folds`): fixed groups of a column's values
+  (EmoBox's speaker-independent folds, stated in the corpus registration);
+  fold k tests on group k, valid = a random ``valid_ratio`` of the others.
 
 ``valid_is_test=True`` gives the paper's "*" variant: valid = test and
 the whole non-test pool trains. Every fold checks itself on creation (ID
@@ -235,20 +238,133 @@ def leave_one_session_out(
     sessions = sorted(set(session_of.values()), key=_natural_key)
     if len(sessions) < 2:
         raise FoldError(f"leave-one-session-out needs at least 2 sessions, found {sessions}")
+    speaker_checked = all("speaker" in row and row["speaker"] not in (None, "") for row in rows)
+    return _leave_groups_out(
+        rows, "session", session_of, [(f"session{s}", (s,)) for s in sessions],
+        valid_ratio, seed, valid_is_test, also_disjoint=("speaker",) if speaker_checked else (),
+    )
+
+
+def fixed_folds(
+    rows: Rows,
+    groups: Sequence[Sequence[str]],
+    column: str = "speaker",
+    valid_ratio: float = 0.2,
+    seed: int = 42,
+    valid_is_test: bool = False,
+) -> List[Fold]:
+    """Fixed folds: fold k tests on the rows whose ``column`` is in ``groups[k]``.
+
+    This expresses published fold lists, e.g. EmoBox's speaker-independent
+    folds, which a corpus registers as this protocol's fold options (the
+    groups are corpus facts, so the manifest needs no fold column).
+    Validation is a random ``valid_ratio`` of the other groups' utterances,
+    drawn with one seeded generator across folds (as
+    :func:`leave_one_session_out`; EmoBox takes 20 % of train when a fold
+    has no validation list). Every value of ``column`` in the rows must be
+    in exactly one group, and every group must occur in the rows, so a
+    misspelt speaker or a partial copy is an error rather than a silently
+    different protocol; no value of ``column`` is in both train and test.
+
+    Arguments
+    ---------
+    rows : sequence of mapping
+        Manifest rows with ``ID`` and ``column``.
+    groups : sequence of sequence of str
+        The values of ``column`` in each fold's test set, disjoint (at
+        least 2 groups).
+    column : str
+        Manifest column the groups are made of (``speaker``, ``session``,
+        or a corpus's own fold column).
+    valid_ratio : float
+        Fraction of the training pool used for validation.
+    seed : int
+        Seed of the generator shared by all folds.
+    valid_is_test : bool
+        Validate on the test group and train on all other groups.
+
+    Returns
+    -------
+    list of Fold
+        Named ``fold01`` ... in the order of ``groups``.
+
+    Raises
+    ------
+    FoldError
+        Malformed or overlapping groups, a value in no group, a group with
+        no rows.
+
+    Example
+    -------
+    >>> rows = [dict(ID=f"u{i:02d}", speaker=f"s{i % 4}") for i in range(40)]
+    >>> folds = fixed_folds(rows, [["s0", "s1"], ["s2", "s3"]], valid_ratio=0.1)
+    >>> [(f.name, f.sizes()) for f in folds]
+    [('fold01', (18, 2, 20)), ('fold02', (18, 2, 20))]
+    """
+    value_of = _column(rows, column)
+    group_of = _group_index(groups, column)
+    present = set(value_of.values())
+    unknown = sorted(present - set(group_of), key=_natural_key)
+    if unknown:
+        raise FoldError(f"{column} value(s) {unknown} are in no group of {_plain(groups)}")
+    width = max(2, len(str(len(groups))))
+    named = []
+    for k, group in enumerate(groups):
+        values = tuple(str(value) for value in group)
+        if not present & set(values):
+            raise FoldError(f"no utterance of group {k + 1} ({list(values)}) in the rows")
+        named.append((f"fold{k + 1:0{width}d}", values))
+    return _leave_groups_out(rows, column, value_of, named, valid_ratio, seed, valid_is_test)
+
+
+def _group_index(groups: Sequence[Sequence[str]], column: str) -> Dict[str, int]:
+    """Value -> group number; checks the groups are lists, disjoint, at least 2."""
+    if isinstance(groups, (str, bytes)) or not isinstance(groups, Sequence) or len(groups) < 2:
+        raise FoldError(f"groups must be a list of at least 2 lists of {column}s, got {groups!r}")
+    index: Dict[str, int] = {}
+    for k, group in enumerate(groups):
+        if isinstance(group, (str, bytes)) or not isinstance(group, Sequence) or not group:
+            raise FoldError(f"group {k + 1} must be a non-empty list of {column}s, got {group!r}")
+        for value in group:
+            if str(value) in index:
+                raise FoldError(
+                    f"{column} {value!r} is in groups {index[str(value)] + 1} and {k + 1}"
+                )
+            index[str(value)] = k
+    return index
+
+
+def _plain(groups: Sequence[Sequence[str]]) -> List[List[str]]:
+    return [[str(value) for value in group] for group in groups]
+
+
+def _leave_groups_out(
+    rows: Rows,
+    column: str,
+    value_of: Mapping[str, str],
+    groups: Sequence[Tuple[str, Sequence[str]]],
+    valid_ratio: float,
+    seed: int,
+    valid_is_test: bool,
+    also_disjoint: Sequence[str] = (),
+) -> List[Fold]:
+    """One fold per ``(name, values)`` group: test on the rows whose ``column``
+    value is in the group; validation drawn by one generator across folds."""
     rng = np.random.default_rng(seed)
-    ids = sorted(session_of)
+    ids = sorted(value_of)
     folds = []
-    for session in sessions:
-        test = [i for i in ids if session_of[i] == session]
-        pool = [i for i in ids if session_of[i] != session]
+    for name, values in groups:
+        held = set(values)
+        test = [i for i in ids if value_of[i] in held]
+        pool = [i for i in ids if value_of[i] not in held]
         if valid_is_test:
             train, valid = pool, test
         else:
             train, valid = _random_valid(pool, valid_ratio, rng)
-        folds.append(Fold(f"session{session}", train, valid, test, valid_is_test))
-    _check_rows_groups(folds, session_of, "session")
-    if all("speaker" in row and row["speaker"] not in (None, "") for row in rows):
-        _check_rows_groups(folds, _column(rows, "speaker"), "speaker")
+        folds.append(Fold(name, train, valid, test, valid_is_test))
+    _check_rows_groups(folds, value_of, column)
+    for other in also_disjoint:
+        _check_rows_groups(folds, _column(rows, other), other)
     return folds
 
 
@@ -371,14 +487,21 @@ def _valid_speaker_picker(rows, valid, speakers, speaker_of) -> Callable[[str], 
 
 
 def random_kfold(
-    rows: Rows, k: int = 10, seed: int = 42, valid_is_test: bool = False
+    rows: Rows,
+    k: int = 10,
+    seed: int = 42,
+    valid_is_test: bool = False,
+    valid_ratio: Optional[float] = None,
 ) -> List[Fold]:
     """Random k-fold CV with 80/10/10-style train/valid/test (for k=10).
 
     The IDs (sorted) are shuffled once with ``seed`` and cut into ``k``
     near-equal chunks; fold i tests on chunk i, validates on chunk
     (i + 1) mod k and trains on the rest, so every utterance is tested
-    exactly once. Speaker-dependent by design.
+    exactly once. Speaker-dependent by design. With ``valid_ratio`` the
+    validation set is instead a random fraction of the other k-1 chunks
+    (drawn by the same generator, continuing across folds), e.g. RAVDESS
+    song's 5 folds with 10 % of the training pool validating.
 
     Arguments
     ---------
@@ -390,6 +513,9 @@ def random_kfold(
         Shuffle seed.
     valid_is_test : bool
         Validate on the test chunk and train on the other k-1 chunks.
+    valid_ratio : float, optional
+        Validate on this random fraction of the other k-1 chunks instead of
+        chunk i+1 (not with ``valid_is_test``).
 
     Returns
     -------
@@ -401,21 +527,32 @@ def random_kfold(
     >>> rows = [dict(ID=f"u{i:02d}") for i in range(25)]
     >>> [f.sizes() for f in random_kfold(rows, k=5)]
     [(15, 5, 5), (15, 5, 5), (15, 5, 5), (15, 5, 5), (15, 5, 5)]
+    >>> [f.sizes() for f in random_kfold(rows, k=5, valid_ratio=0.1)][:2]
+    [(18, 2, 5), (18, 2, 5)]
     """
     ids = _ids(rows)
-    if k < (2 if valid_is_test else 3):
-        raise FoldError(f"random_kfold needs k >= 3 (k >= 2 with valid_is_test), got k={k}")
+    if k < (2 if valid_is_test or valid_ratio is not None else 3):
+        raise FoldError(
+            f"random_kfold needs k >= 3 (k >= 2 with valid_is_test or valid_ratio), got k={k}"
+        )
+    if valid_is_test and valid_ratio is not None:
+        raise FoldError("random_kfold: give valid_is_test or valid_ratio, not both")
     if len(ids) < k:
         raise FoldError(f"cannot make {k} folds from {len(ids)} utterances")
-    order = np.random.default_rng(seed).permutation(len(ids))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(ids))
     chunks = [[ids[i] for i in chunk] for chunk in np.array_split(order, k)]
     width = max(2, len(str(k)))
     folds = []
     for i in range(k):
         test = chunks[i]
-        valid = test if valid_is_test else chunks[(i + 1) % k]
-        skip = {i} if valid_is_test else {i, (i + 1) % k}
-        train = [utt for j, chunk in enumerate(chunks) if j not in skip for utt in chunk]
+        if valid_ratio is not None:
+            pool = sorted(utt for j, chunk in enumerate(chunks) if j != i for utt in chunk)
+            train, valid = _random_valid(pool, valid_ratio, rng)
+        else:
+            valid = test if valid_is_test else chunks[(i + 1) % k]
+            skip = {i} if valid_is_test else {i, (i + 1) % k}
+            train = [utt for j, chunk in enumerate(chunks) if j not in skip for utt in chunk]
         folds.append(Fold(f"fold{i + 1:0{width}d}", train, valid, test, valid_is_test))
     return folds
 
@@ -489,6 +626,7 @@ PROTOCOLS: Dict[str, Callable[..., List[Fold]]] = {
     "loso_speaker": leave_one_speaker_out,
     "random_kfold": random_kfold,
     "predefined": predefined_split,
+    "fixed_folds": fixed_folds,
 }
 """Protocol name -> fold generator."""
 
@@ -499,7 +637,8 @@ def make_folds(protocol: str, rows: Rows, **kwargs) -> List[Fold]:
     Arguments
     ---------
     protocol : str
-        ``loso_session``, ``loso_speaker``, ``random_kfold`` or ``predefined``.
+        ``loso_session``, ``loso_speaker``, ``random_kfold``, ``predefined``
+        or ``fixed_folds``.
     rows : sequence of mapping
         Manifest rows.
     **kwargs
@@ -517,7 +656,7 @@ def make_folds(protocol: str, rows: Rows, **kwargs) -> List[Fold]:
     >>> make_folds("loso", rows)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown protocol 'loso'; use one of: loso_session, loso_speaker, ...
+    ValueError: unknown protocol 'loso'; use one of: ...loso_session, loso_speaker, ...
     """
     if protocol not in PROTOCOLS:
         raise ValueError(

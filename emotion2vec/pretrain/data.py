@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from emotion2vec.audio import SAMPLE_RATE, AudioError, read_audio
-from emotion2vec.corpora.common import read_manifest as read_csv_manifest
+from emotion2vec.corpora.manifest import read_manifest as read_csv_manifest
 from emotion2vec.pretrain.masking import compute_block_mask_1d, crop_mask
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def read_manifest(path, replacements: Optional[dict] = None) -> List[dict]:
     """Reads a pre-training CSV (``ID, wav, duration``; other columns kept).
 
     The rows come from the package's one manifest reader
-    (:func:`emotion2vec.corpora.common.read_manifest`); this adds the
+    (:func:`emotion2vec.corpora.manifest.read_manifest`); this adds the
     ``$name`` substitutions and the float durations pre-training needs.
 
     Arguments

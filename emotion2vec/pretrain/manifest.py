@@ -2,7 +2,7 @@
 several corpora.
 
 Sources are prepared corpus CSVs (``ID, wav, duration`` columns, extra
-columns ignored, read with :func:`emotion2vec.corpora.common.read_manifest`)
+columns ignored, read with :func:`emotion2vec.corpora.manifest.read_manifest`)
 and/or plain folders of audio scanned recursively. Folder files are
 filtered and probed by :mod:`emotion2vec.audio` (hidden entries with
 :func:`~emotion2vec.audio.is_hidden_path`, durations from the header with
@@ -12,7 +12,7 @@ summary's ``failures`` and skipped, as the corpus preparations do; kept
 rows are filtered by duration, given unique IDs and written sorted by ID.
 
 The CSV is accompanied by the marker of the corpus preparations
-(``<out_csv>.prep.json``, :func:`emotion2vec.corpora.common.read_marker`)
+(``<out_csv>.prep.json``, :func:`emotion2vec.corpora.manifest.read_marker`)
 recording the settings, a hash of the CSV and the summary. An existing
 ``out_csv`` is only replaced when its marker proves this function wrote
 it, unchanged; unlike a corpus preparation, other settings rebuild it in
@@ -36,13 +36,8 @@ from pathlib import Path
 
 from emotion2vec.audio import AudioError, duration_seconds, is_hidden_path
 from emotion2vec.audio.io import check_audio_file
-from emotion2vec.corpora.common import (
-    MARKER_SUFFIX,
-    PrepError,
-    read_manifest,
-    read_marker,
-    write_marker,
-)
+from emotion2vec.corpora.common import PrepError
+from emotion2vec.corpora.manifest import MARKER_SUFFIX, read_manifest, read_marker, write_marker
 from emotion2vec.fileutils import sha256_file
 
 logger = logging.getLogger(__name__)

@@ -261,7 +261,7 @@ def stage_prepare(corpus_root: Path, settings: Mapping[str, Any], out: Path):
         corpus; every class found (in RAVDESS's order) for a user corpus.
     """
     from emotion2vec.corpora import prepare_corpus
-    from emotion2vec.corpora.common import read_manifest
+    from emotion2vec.corpora.manifest import read_manifest
     from emotion2vec.corpora.ravdess import EMOTIONS
 
     user_corpus = resolve_path(settings.get("corpus_folder")) is not None
@@ -413,7 +413,7 @@ def paired_gain(a: Mapping[str, Any], b: Mapping[str, Any], metric: str = "ua"):
 def stage_classify(probe_folder: Path, manifest: Path, out: Path, count: int, device: str):
     """Exports a classifier folder and runs ``emotion2vec classify`` on it."""
     from emotion2vec.cli import main as cli_main
-    from emotion2vec.corpora.common import read_manifest
+    from emotion2vec.corpora.manifest import read_manifest
     from emotion2vec.downstream.export import export_downstream
 
     classifier = out / "classifier"

@@ -8,13 +8,8 @@ import shutil
 import pytest
 
 from emotion2vec.corpora import CORPORA, prepare_corpus, register_corpus
-from emotion2vec.corpora.common import (
-    MANIFEST_COLUMNS,
-    PrepError,
-    marker_path,
-    read_manifest,
-    write_manifest,
-)
+from emotion2vec.corpora.common import PrepError
+from emotion2vec.corpora.manifest import MANIFEST_COLUMNS, marker_path, read_manifest, write_manifest
 from emotion2vec.corpora.iemocap import (
     EXTRA_COLUMNS,
     IEMOCAP_LABEL_MAP,

@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from emotion2vec.corpora.common import read_manifest
+from emotion2vec.corpora.manifest import read_manifest
 from emotion2vec.corpora.iemocap import prepare_iemocap
 from emotion2vec.downstream.folds import (
     Fold,
     FoldError,
+    fixed_folds,
     leave_one_session_out,
     leave_one_speaker_out,
     make_folds,
@@ -190,6 +191,78 @@ def test_random_kfold_uneven_determinism_and_valid_is_test():
         random_kfold(rows, k=2)
     with pytest.raises(FoldError, match="cannot make"):
         random_kfold(rows[:3], k=5)
+
+
+def test_random_kfold_valid_ratio_takes_part_of_the_training_pool():
+    rows = [{"ID": f"u{i:03d}"} for i in range(50)]
+    plain = random_kfold(rows, k=5, seed=3)
+    folds = random_kfold(rows, k=5, seed=3, valid_ratio=0.1)
+    assert [f.test_ids for f in folds] == [f.test_ids for f in plain]  # same chunks
+    rng = np.random.default_rng(3)
+    rng.permutation(50)  # the chunk shuffle comes first
+    for fold in folds:
+        pool = sorted(all_ids(rows) - set(fold.test_ids))
+        assert fold.sizes() == (36, 4, 10)
+        order = rng.permutation(len(pool))
+        assert list(fold.valid_ids) == sorted(pool[i] for i in order[36:])
+    assert random_kfold(rows, k=2, valid_ratio=0.2)[0].sizes() == (20, 5, 25)
+    with pytest.raises(FoldError, match="not both"):
+        random_kfold(rows, k=5, valid_ratio=0.1, valid_is_test=True)
+    with pytest.raises(FoldError, match="valid_ratio"):
+        random_kfold(rows, k=5, valid_ratio=1.0)
+
+
+# ---------------------------------------------------------------- fixed folds
+
+
+def test_fixed_folds_emobox_style_speaker_groups():
+    rows = iemocap_rows()
+    speakers = sorted({r["speaker"] for r in rows})
+    groups = [speakers[0:4], speakers[4:7], speakers[7:10]]
+    folds = fixed_folds(rows, groups, valid_ratio=0.2, seed=1)
+    assert [f.name for f in folds] == ["fold01", "fold02", "fold03"]
+    rng = np.random.default_rng(1)  # one generator across folds, in group order
+    for fold, group in zip(folds, groups):
+        assert speakers_of(rows, fold.test_ids) == set(group)
+        assert not speakers_of(rows, fold.train_ids + fold.valid_ids) & set(group)
+        pool = sorted(all_ids(rows) - set(fold.test_ids))
+        order = rng.permutation(len(pool))
+        n_train = int(0.8 * len(pool))
+        assert list(fold.valid_ids) == sorted(pool[i] for i in order[n_train:])
+    tested = sorted(i for f in folds for i in f.test_ids)
+    assert tested == sorted(all_ids(rows))  # every utterance tested once
+    assert folds == make_folds("fixed_folds", rows, groups=groups, valid_ratio=0.2, seed=1)
+    assert folds == fixed_folds(list(reversed(rows)), groups, valid_ratio=0.2, seed=1)
+    assert folds != fixed_folds(rows, groups, seed=2)
+    star = fixed_folds(rows, groups, valid_is_test=True)
+    assert all(f.valid_ids == f.test_ids for f in star)
+    assert [len(f.train_ids) for f in star] == [len(rows) - len(f.test_ids) for f in star]
+
+
+def test_fixed_folds_of_another_column():
+    """Groups of any column's values, e.g. a fold column written by hand."""
+    rows = [{"ID": f"u{i:02d}", "speaker": f"s{i % 3}", "fold": str(i % 4)} for i in range(24)]
+    folds = fixed_folds(rows, [["0", "1"], ["2", "3"]], column="fold", valid_is_test=True)
+    assert [f.sizes() for f in folds] == [(12, 12, 12), (12, 12, 12)]
+    # the groups of fold values are disjoint, the speakers need not be
+    assert speakers_of(rows, folds[0].test_ids) == speakers_of(rows, folds[0].train_ids)
+
+
+def test_fixed_folds_reject_bad_groups():
+    rows = iemocap_rows()
+    speakers = sorted({r["speaker"] for r in rows})
+    with pytest.raises(FoldError, match=r"speaker value\(s\) .* are in no group"):
+        fixed_folds(rows, [speakers[:4], speakers[4:9]])
+    with pytest.raises(FoldError, match="in groups 1 and 2"):
+        fixed_folds(rows, [speakers[:5], speakers[4:]])
+    with pytest.raises(FoldError, match="no utterance of group 3"):
+        fixed_folds(rows, [speakers[:5], speakers[5:], ["nobody"]])
+    with pytest.raises(FoldError, match="at least 2"):
+        fixed_folds(rows, [speakers])
+    with pytest.raises(FoldError, match="group 2 must be a non-empty list"):
+        fixed_folds(rows, [speakers, "Ses05M"])
+    with pytest.raises(FoldError, match="has no 'emobox_fold' value"):
+        fixed_folds(rows, [["1"], ["2"]], column="emobox_fold")
 
 
 # ---------------------------------------------------------------- predefined

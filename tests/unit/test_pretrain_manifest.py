@@ -179,7 +179,7 @@ def test_zero_byte_files_are_skipped_and_reported(tmp_path):
 
 
 def test_shared_marker_and_legacy_marker(corpus, tmp_path):
-    from emotion2vec.corpora.common import marker_path, read_marker
+    from emotion2vec.corpora.manifest import marker_path, read_marker
 
     folder, _, _ = corpus
     out = tmp_path / "m.csv"

@@ -5,7 +5,8 @@ import pytest
 import soundfile as sf
 
 from emotion2vec.corpora import prepare_corpus
-from emotion2vec.corpora.common import PrepError, read_manifest
+from emotion2vec.corpora.common import PrepError
+from emotion2vec.corpora.manifest import read_manifest
 from emotion2vec.corpora.ravdess import parse_ravdess_name
 from emotion2vec.corpora.synthetic import (
     PROSODY,
