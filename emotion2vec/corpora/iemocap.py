@@ -294,6 +294,7 @@ def prepare_iemocap(
     sessions: Sequence[int] = IEMOCAP_SESSIONS,
     label_map: Optional[Mapping[str, str]] = None,
     decode_audio: bool = False,
+    keep_all_utterances: bool = False,
 ) -> Path:
     """Writes ``OUT_DIR/iemocap.csv`` from an ``IEMOCAP_full_release`` folder.
 
@@ -317,6 +318,11 @@ def prepare_iemocap(
         :data:`IEMOCAP_LABEL_MAP` (4 classes, ``exc`` -> ``hap``).
     decode_audio : bool
         Decode every wav to check it (slower) instead of reading headers.
+    keep_all_utterances : bool
+        Keep every annotated utterance: codes the label map does not list
+        (``fru``, ``xxx``, ``sur``, ...) are kept with their code as
+        ``label`` (all 10,039, e.g. for pre-training on Emo-262; the same
+        option as the EPC recipe's).
 
     Returns
     -------
@@ -356,13 +362,18 @@ def prepare_iemocap(
         "label_map": label_map,
         "decode_audio": bool(decode_audio),
     }
+    # recorded only when set, so the default manifest and marker stay as they were
+    if keep_all_utterances:
+        options["keep_all_utterances"] = True
     if check_prepared(csv_path, maker, options):
         return csv_path
     check_iemocap_layout(root, sessions)
     logger.info("IEMOCAP: preparing sessions %s from %s", sessions, root)
 
     skips = SkipLog("IEMOCAP")
-    rows, raw_counts = _collect_rows(root, sessions, label_map, decode_audio, skips)
+    rows, raw_counts = _collect_rows(
+        root, sessions, label_map, decode_audio, skips, keep_all_utterances
+    )
     skips.log_summary()
     logger.info("IEMOCAP: annotated codes found: %s", dict(sorted(raw_counts.items())))
     if not rows:
@@ -371,7 +382,7 @@ def prepare_iemocap(
             f"({len(skips)} skipped; see the warnings above)"
         )
     per_session = count_by(rows, "label", group="session")
-    compare = label_map == IEMOCAP_LABEL_MAP
+    compare = label_map == IEMOCAP_LABEL_MAP and not keep_all_utterances
     for s in sessions:
         found = per_session.get(str(s), {})
         log_counts("IEMOCAP", found, EXPECTED_COUNTS[s] if compare else None, f"session {s}")
@@ -403,6 +414,7 @@ def _collect_rows(
     label_map: Mapping[str, str],
     decode_audio: bool,
     skips: SkipLog,
+    keep_all: bool = False,
 ) -> Tuple[List[Dict], Counter]:
     rows, seen, raw_counts = [], set(), Counter()
     for s in sessions:
@@ -410,7 +422,7 @@ def _collect_rows(
         for label_file in _label_files(session_dir):
             for line in parse_emo_evaluation(label_file):
                 raw_counts[line.label] += 1
-                label = label_map.get(line.label)
+                label = label_map.get(line.label, line.label if keep_all else None)
                 if label is None:
                     continue
                 where = f"{label_file} ({line.utt_id})"

@@ -39,6 +39,7 @@ from emotion2vec.pretrain.data import (
     duration_summary,
     read_manifest,
 )
+from emotion2vec.pretrain.corpora import hours_table, prepare_pretrain_corpora
 from emotion2vec.pretrain.manifest import build_pretrain_manifest
 from emotion2vec.recipe_hparams import RecipeKeyError, load_recipe_hparams, save_recipe_hparams
 
@@ -46,8 +47,35 @@ logger = logging.getLogger(__name__)
 
 
 def prepare_manifests(hparams):
-    """Writes the training (and optional validation) manifests."""
-    jobs = [(hparams["train_sources"], hparams["train_csv"])]
+    """Prepares the listed corpora (``pretrain_corpora``) from their folders,
+    then writes the training (and optional validation) manifests from them
+    and the plain ``train_sources``; the per-corpus hours table goes to the
+    log, stdout and ``hours_table``."""
+    corpora = list(hparams["pretrain_corpora"] or [])
+    prepared = {}
+    if corpora:
+        folders = {
+            "iemocap": hparams["iemocap_folder"],
+            "meld": hparams["meld_folder"],
+            "mead": hparams["mead_folder"],
+            "mosei": hparams["mosei_folder"],
+            "msp_podcast": hparams["msp_podcast_folder"],
+        }
+        prepared = prepare_pretrain_corpora(
+            corpora, folders, hparams["corpora_folder"], hparams["pretrain_corpus_options"]
+        )
+        table = hours_table(prepared, hparams["min_duration"])
+        print(table)
+        logger.info("pre-training corpora:\n%s", table)
+        Path(hparams["hours_table"]).parent.mkdir(parents=True, exist_ok=True)
+        Path(hparams["hours_table"]).write_text(
+            "# Pre-training corpora vs the paper's Table 1\n\n" + table, encoding="utf-8"
+        )
+    sources = [str(path) for path in prepared.values()] + list(hparams["train_sources"] or [])
+    if not sources:
+        raise SystemExit("error: no pre-training data: give --data_folder / --train_sources "
+                         "or --pretrain_corpora with their folders")
+    jobs = [(sources, hparams["train_csv"])]
     if hparams["valid_sources"]:
         jobs.append((hparams["valid_sources"], hparams["valid_csv"]))
     for sources, out_csv in jobs:
