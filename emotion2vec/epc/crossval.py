@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import numpy as np
 import speechbrain as sb
 import torch
 from speechbrain.utils.distributed import if_main_process, infer_device, run_on_main

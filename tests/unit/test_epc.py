@@ -4,6 +4,7 @@ the hierarchical GRU's shapes and masking, batches, the text vector cache,
 and the driver's resume / refusal rules (in process, on the fake IEMOCAP)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,6 @@ from emotion2vec.epc import crossval as epc_crossval
 from emotion2vec.epc.brain import EpcBrain
 from emotion2vec.epc.data import EpcDataset, UtteranceVectors, collate_samples
 from emotion2vec.epc.dialogues import (
-    Dialogue,
     Utterance,
     build_dialogues,
     make_samples,
@@ -31,8 +31,6 @@ from emotion2vec.model_folder import save_model_folder
 from emotion2vec.recipe_hparams import load_recipe_hparams
 from tests.conftest import tiny_config
 from tests.fakes.iemocap import EMOTION_WORDS, SESSION_WORDS, make_fake_iemocap
-
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HPARAMS = ROOT / "recipes" / "IEMOCAP" / "emotion_prediction" / "hparams"
@@ -181,9 +179,9 @@ def test_dataset_and_collate_pad_after_the_valid_turns():
     assert batch.token_counts.tolist() == [[[1, 0], [0, 0]], [[1, 0], [3, 1]]]
 
 
-def _batch(model_batch, extra):
-    """Sample 0 of ``model_batch`` alone vs inside a batch with a longer sample."""
-    return collate_samples([model_batch]), collate_samples([model_batch, extra])
+def _alone_and_mixed(item, longer):
+    """A batch of ``item`` alone, and one of ``item`` beside a longer sample."""
+    return collate_samples([item]), collate_samples([item, longer])
 
 
 def test_model_output_does_not_depend_on_padding():
@@ -196,7 +194,7 @@ def test_model_output_does_not_depend_on_padding():
     long = dict(id="b", label=1, own=[False, True, False], utt_counts=[2, 3, 1],
                 vectors=[[rng.normal(size=3) for _ in range(n)] for n in (2, 3, 1)],
                 tokens=[[np.arange(1, 6)] * n for n in (2, 3, 1)])
-    alone, mixed = _batch(short, long)
+    alone, mixed = _alone_and_mixed(short, long)
     logits_alone, emb_alone = model(**alone.model_inputs())
     logits_mixed, emb_mixed = model(**mixed.model_inputs())
     assert logits_mixed.shape == (2, 4) and emb_mixed.shape == (2, 6)
@@ -316,3 +314,52 @@ def test_driver_refusals(corpus, tmp_path):
     with pytest.raises(CrossValError, match="transcripts=True"):
         epc_crossval.run_epc(_hparams(corpus, tmp_path / "c", file="epc_text.yaml",
                                       prep_folder=str(plain.parent)))
+
+
+def test_bert_text_features_feed_the_model_as_frozen_vectors(corpus, tmp_path, monkeypatch):
+    """The BERT path (transformers replaced by a fake encoder of the same contract)."""
+    calls = []
+
+    def fake_encoder(source, pooling, max_length, device="cpu"):
+        def encode(texts):
+            calls.append(len(texts))
+            return np.array([[len(t), t.count("great"), t.count("gloomy")] for t in texts], np.float32)
+        return {"kind": "fake_bert", "source": str(source), "pooling": pooling}, encode
+
+    monkeypatch.setattr(epc_crossval, "hf_text_encoder", fake_encoder)
+    (tmp_path / "bert").mkdir()
+    hparams = _hparams(corpus, tmp_path / "run", file="epc_text.yaml", text_encoder="bert",
+                       bert_source=str(tmp_path / "bert"))
+    summary = epc_crossval.run_epc(hparams)
+    assert calls == [len(corpus["rows"])]  # every utterance encoded once
+    assert summary["settings"]["inputs"]["text"]["encoder"] == "bert"
+    assert summary["settings"]["model"]["vector_dim"] == 3 and summary["settings"]["model"]["vocab_size"] == 0
+    fold_dir = tmp_path / "run" / "folds" / "speaker_Ses01F"
+    assert not (fold_dir / "tokenizer.model").exists()
+    state = torch.load(fold_dir / "best_model.ckpt")
+    assert state["input_mean"].shape == (3,) and not any(k.startswith("text.") for k in state)
+    epc_crossval.run_epc(_hparams(corpus, tmp_path / "again", file="epc_text.yaml",
+                                  text_encoder="bert", bert_source=str(tmp_path / "bert")))
+    assert calls == [len(corpus["rows"])]  # the cached vectors are reused
+
+
+def test_interrupted_fold_resumes_with_its_tokenizer(corpus, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    real_end = EpcBrain.on_stage_end
+
+    def crash_in_epoch_2(self, stage, loss, epoch=None):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real_end(self, stage, loss, epoch)
+
+    monkeypatch.setattr(EpcBrain, "on_stage_end", crash_in_epoch_2)
+    hparams = dict(file="epc_text.yaml", number_of_epochs=2, run_folds=["speaker_Ses03M"])
+    with pytest.raises(KeyboardInterrupt):
+        epc_crossval.run_epc(_hparams(corpus, out, **hparams))
+    tokenizer = out / "folds" / "speaker_Ses03M" / "tokenizer.model"
+    stamp = tokenizer.stat().st_mtime_ns
+    monkeypatch.setattr(EpcBrain, "on_stage_end", real_end)
+    epc_crossval.run_epc(_hparams(corpus, out, **hparams))
+    log = (out / "folds" / "speaker_Ses03M" / "train_log.txt").read_text().splitlines()
+    assert [line.split(",")[0] for line in log[:2]] == ["epoch: 1", "epoch: 2"]
+    assert tokenizer.stat().st_mtime_ns == stamp  # the checkpoint's tokenizer, not a new one
