@@ -18,6 +18,14 @@ Manifest columns: ``ID`` (utterance name), ``wav`` (absolute path),
 and ``end`` (seconds within the dialogue), and the consensus ``valence``,
 ``arousal`` (activation) and ``dominance`` (1-5 scale, empty if missing).
 
+Options for whole dialogues (emotion prediction in conversation,
+``recipes/IEMOCAP/emotion_prediction``): ``keep_all_utterances=True``
+keeps every annotated utterance (codes outside the label map, ``fru``,
+``xxx``, ..., keep their code as ``label``) and ``transcripts=True`` adds a
+``text`` column read from ``SessionN/dialog/transcriptions/<dialog>.txt``
+(lines ``<utt> [SSS.SSSS-EEE.EEEE]: <text>``). Without them the manifest
+is the 4-class one, unchanged.
+
 Authors
  * emotion2vec-sb contributors
 """
@@ -58,9 +66,12 @@ EXPECTED_COUNTS = {
 EXPECTED_TOTAL = 5531
 CSV_NAME = "iemocap.csv"
 EXTRA_COLUMNS = ("emo_raw", "dialog", "start", "end", "valence", "arousal", "dominance")
+TEXT_COLUMN = "text"
+"""Transcript column, written with ``transcripts=True``."""
 
 _SUMMARY_RE = re.compile(r"^\[\s*(\d+(?:\.\d*)?)\s*-\s*(\d+(?:\.\d*)?)\s*\]\t+(\S+)\t+(\S+)")
 _VAD_RE = re.compile(r"\[\s*([\d.]+)\s*,\s*([\d.]+)\s*,\s*([\d.]+)\s*\]\s*$")
+_TRANSCRIPT_RE = re.compile(r"^(\S+)\s+\[\s*(\d+(?:\.\d*)?)\s*-\s*(\d+(?:\.\d*)?)\s*\]\s*:\s?(.*)$")
 _UTTERANCE_RE = re.compile(
     r"^(Ses0([1-5])[FM]_(?:impro\d{2}[ab]?|script\d{2}_\d[b]?))_([FM])(\d{3})$"
 )
@@ -131,6 +142,44 @@ def parse_emo_evaluation(path: PathLike) -> List[EmoEvaluationLine]:
                     EmoEvaluationLine(utt_id, float(start), float(end), label.lower(), vad)
                 )
     return lines
+
+
+def parse_transcription(path: PathLike) -> Dict[str, str]:
+    """Reads one dialogue's transcription file: utterance name -> text.
+
+    Lines that do not start with an IEMOCAP utterance name and a
+    ``[start-end]:`` time span (e.g. un-numbered ``MXX`` / ``FXX``
+    fragments) are ignored; the text is kept as written (with its
+    ``[LAUGHTER]``-style tags), surrounding blanks removed.
+
+    Arguments
+    ---------
+    path : str or path
+        ``SessionN/dialog/transcriptions/<dialog>.txt``.
+
+    Returns
+    -------
+    dict
+        Utterance name -> transcript, in file order (the first line wins
+        for a repeated name).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "Ses01F_impro01.txt"
+    >>> _ = path.write_text(
+    ...     "Ses01F_impro01_F000 [006.2901-008.2357]: Excuse me.\\n"
+    ...     "Ses01F_impro01_MXX0 [010.0000-011.0000]: [LAUGHTER]\\n")
+    >>> parse_transcription(path)
+    {'Ses01F_impro01_F000': 'Excuse me.'}
+    """
+    texts: Dict[str, str] = {}
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            match = _TRANSCRIPT_RE.match(line.strip("\ufeff\r\n "))
+            if match and parse_utterance_id(match.group(1)) is not None:
+                texts.setdefault(match.group(1), match.group(4).strip())
+    return texts
 
 
 def parse_utterance_id(utt_id: str) -> Optional[Tuple[str, int, str]]:
@@ -295,6 +344,7 @@ def prepare_iemocap(
     label_map: Optional[Mapping[str, str]] = None,
     decode_audio: bool = False,
     keep_all_utterances: bool = False,
+    transcripts: bool = False,
 ) -> Path:
     """Writes ``OUT_DIR/iemocap.csv`` from an ``IEMOCAP_full_release`` folder.
 
@@ -321,8 +371,11 @@ def prepare_iemocap(
     keep_all_utterances : bool
         Keep every annotated utterance: codes the label map does not list
         (``fru``, ``xxx``, ``sur``, ...) are kept with their code as
-        ``label`` (all 10,039, e.g. for pre-training on Emo-262; the same
-        option as the EPC recipe's).
+        ``label`` (all 10,039: whole dialogues for emotion prediction in
+        conversation, or pre-training on Emo-262).
+    transcripts : bool
+        Add a ``text`` column from ``SessionN/dialog/transcriptions/``
+        (empty, with a warning, for an utterance without a transcript line).
 
     Returns
     -------
@@ -365,6 +418,8 @@ def prepare_iemocap(
     # recorded only when set, so the default manifest and marker stay as they were
     if keep_all_utterances:
         options["keep_all_utterances"] = True
+    if transcripts:
+        options["transcripts"] = True
     if check_prepared(csv_path, maker, options):
         return csv_path
     check_iemocap_layout(root, sessions)
@@ -403,7 +458,11 @@ def prepare_iemocap(
         "annotated_codes": dict(sorted(raw_counts.items())),
         "skipped": [list(item) for item in skips.items],
     }
-    write_manifest(csv_path, rows, maker, options, EXTRA_COLUMNS, summary)
+    columns = EXTRA_COLUMNS
+    if transcripts:
+        summary["without_transcript"] = _add_transcripts(root, rows)
+        columns = EXTRA_COLUMNS + (TEXT_COLUMN,)
+    write_manifest(csv_path, rows, maker, options, columns, summary)
     logger.info("IEMOCAP: wrote %d utterances to %s", len(rows), csv_path)
     return csv_path
 
@@ -463,6 +522,29 @@ def _collect_rows(
                     }
                 )
     return rows, raw_counts
+
+
+def _add_transcripts(root: Path, rows: List[Dict]) -> int:
+    """Sets ``row["text"]`` from the dialogues' transcription files; returns
+    how many utterances have none (logged)."""
+    texts: Dict[str, Dict[str, str]] = {}
+    missing = []
+    for row in rows:
+        dialog = row["dialog"]
+        if dialog not in texts:
+            path = root / f"Session{row['session']}" / "dialog" / "transcriptions" / f"{dialog}.txt"
+            texts[dialog] = parse_transcription(path) if path.is_file() else {}
+            if not path.is_file():
+                logger.warning("IEMOCAP: no transcription file %s", path)
+        row[TEXT_COLUMN] = texts[dialog].get(row["ID"], "")
+        if row["ID"] not in texts[dialog]:
+            missing.append(row["ID"])
+    if missing:
+        logger.warning(
+            "IEMOCAP: %d utterance(s) have no transcript line (empty text), e.g. %s",
+            len(missing), missing[:3],
+        )
+    return len(missing)
 
 
 def _vad_columns(vad: Optional[Tuple[float, float, float]]) -> Dict[str, str]:

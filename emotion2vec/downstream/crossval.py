@@ -83,13 +83,42 @@ class CrossValError(ValueError):
     """An output folder or setting the driver refuses to use (message says why)."""
 
 
-def _write_json(path: Path, data: Any) -> None:
-    """Atomic JSON write (:func:`emotion2vec.fileutils.staged_file`)."""
+def write_json(path: Path, data: Any) -> None:
+    """Atomic JSON write (:func:`emotion2vec.fileutils.staged_file`).
+
+    Arguments
+    ---------
+    path : Path
+        Destination file.
+    data : any
+        JSON-serialisable data (other objects are written as ``str``).
+    """
     with staged_file(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def _run_opt(run_opts, key: str, default=None):
+def run_option(run_opts, key: str, default=None):
+    """A SpeechBrain run option (``device``, ``noprogressbar``, ...), or ``default``
+    when it is missing or None.
+
+    Arguments
+    ---------
+    run_opts : RunOptions or dict or None
+        The run options.
+    key : str
+        Option name.
+    default : any
+        Value when unset.
+
+    Returns
+    -------
+    any
+
+    Example
+    -------
+    >>> run_option({"device": None}, "device", "cpu"), run_option(None, "debug", False)
+    ('cpu', False)
+    """
     try:
         value = run_opts[key]
     except (KeyError, TypeError):
@@ -189,7 +218,21 @@ def run_settings(hparams: Mapping[str, Any], cache: FeatureCache, spec: Dict, nu
     }
 
 
-def _check_run_file(out: Path, settings: Dict) -> None:
+def check_run_file(out: Path, settings: Dict) -> None:
+    """Writes ``run.json``, refusing an output folder that holds another run.
+
+    Arguments
+    ---------
+    out : Path
+        Output folder.
+    settings : dict
+        What the results depend on (a ``feature_cache`` entry may change).
+
+    Raises
+    ------
+    CrossValError
+        ``run.json`` exists with other settings (the keys are named).
+    """
     path = out / RUN_FILE
     if path.is_file():
         old = json.loads(path.read_text(encoding="utf-8"))
@@ -200,7 +243,7 @@ def _check_run_file(out: Path, settings: Dict) -> None:
                 f"{out} holds a run with other settings ({', '.join(changed)} differ); "
                 "choose another output_folder or delete that folder"
             )
-    _write_json(path, settings)
+    write_json(path, settings)
 
 
 def with_corpus_defaults(hparams: Mapping[str, Any], rows: Sequence[Mapping[str, str]]) -> Dict[str, Any]:
@@ -285,8 +328,8 @@ def run_crossval(hparams: Dict[str, Any], run_opts=None) -> Dict[str, Any]:
         unknown = sorted(set(wanted) - {f.name for f in folds})
         if unknown:
             raise CrossValError(f"run_folds {unknown} not in {[f.name for f in folds]}")
-    device = _run_opt(run_opts, "device") or infer_device()
-    progress = not _run_opt(run_opts, "noprogressbar", False)
+    device = run_option(run_opts, "device") or infer_device()
+    progress = not run_option(run_opts, "noprogressbar", False)
     cache = FeatureCache(
         hparams["feature_cache_folder"], hparams["upstream"], hparams["feature"], rows,
         corpus=hparams["corpus"], dtype=hparams.get("cache_dtype", "float32"),
@@ -298,7 +341,7 @@ def run_crossval(hparams: Dict[str, Any], run_opts=None) -> Dict[str, Any]:
     spec = cache.option.head_spec(hparams["head"], store.dim, cache.upstream.num_blocks, labels)
     settings = run_settings(hparams, cache, spec, len(folds))
     if if_main_process():
-        _check_run_file(out, settings)
+        check_run_file(out, settings)
     label_of = {row["ID"]: row["label"] for row in rows}
     results = []
     for index, fold in enumerate(folds):
@@ -447,7 +490,7 @@ def run_fold(
         _write_fold_outputs(fold_dir, fold, test, head, encoder, hparams, rows)
         if weights is not None:
             _write_layer_weights(fold_dir, fold.name, weights, hparams)
-        _write_json(done, result)
+        write_json(done, result)
     return result
 
 
@@ -485,7 +528,7 @@ def fold_layer_weights(head, store) -> Optional[Dict[str, Any]]:
 
 
 def _write_layer_weights(fold_dir: Path, fold_name: str, weights: Dict[str, Any], hparams) -> None:
-    _write_json(fold_dir / LAYER_WEIGHTS_FILE, dict(weights, fold=fold_name))
+    write_json(fold_dir / LAYER_WEIGHTS_FILE, dict(weights, fold=fold_name))
     if hparams.get("plots", True) and plots.plots_available():
         plots.plot_layer_weights(
             weights["weights"], weights["names"], fold_dir / "layer_weights.png",
@@ -496,7 +539,7 @@ def _write_layer_weights(fold_dir: Path, fold_name: str, weights: Dict[str, Any]
 def _write_fold_outputs(fold_dir, fold, test, head, encoder, hparams, rows) -> None:
     labels = [encoder.ind2lab[i] for i in range(len(encoder))]
     split = {"train": fold.train_ids, "valid": fold.valid_ids, "test": fold.test_ids}
-    _write_json(fold_dir / "split.json", {k: list(v) for k, v in split.items()})
+    write_json(fold_dir / "split.json", {k: list(v) for k, v in split.items()})
     preds = test.preds
     with open(fold_dir / "predictions.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
@@ -697,7 +740,7 @@ def write_results(out: Path, summary: Dict[str, Any], labels: Sequence[str], hpa
         Recipe hparams (``plots``).
     """
     summary = dict(summary, labels=list(labels))
-    _write_json(out / RESULTS_FILE, summary)
+    write_json(out / RESULTS_FILE, summary)
     (out / TABLE_FILE).write_text(results_table(summary), encoding="utf-8")
     if hparams.get("plots", True) and plots.plots_available():
         plots.plot_confusion(

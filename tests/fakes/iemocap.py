@@ -11,7 +11,7 @@
           dialog/EmoEvaluation/<dialog>.txt          real summary-line format
           dialog/EmoEvaluation/._<dialog>.txt        AppleDouble junk
           dialog/EmoEvaluation/{Categorical,Attribute,Self-evaluation}/...
-          dialog/transcriptions/<dialog>.txt
+          dialog/transcriptions/<dialog>.txt          with an un-numbered ``MXX0`` line
           sentences/wav/<dialog>/<utt>.wav           16 kHz mono PCM16
           sentences/wav/<dialog>/._<utt>.wav         AppleDouble junk
 
@@ -25,7 +25,13 @@ when ``utts_per_dialog >= 6``. Session 2's label files use CRLF line ends
 and one annotator comment holds a Latin-1 byte, as real files do.
 
 Kept utterances are sines at a class-specific pitch plus a little noise,
-so a tiny model can learn the classes; dropped ones are noise.
+so a tiny model can learn the classes; dropped ones are noise. Transcripts
+name the utterance's emotion with a word of its own (``EMOTION_WORDS``) and
+the session with a word used by no other session (``SESSION_WORDS``), so a
+test can tell which sessions a text model saw. With
+``multi_utterance_turns=True`` the speakers speak in runs of 1, 2, 3, 1, ...
+utterances (turns of several utterances, as in real dialogues) instead of
+alternating.
 
 Authors
  * emotion2vec-sb contributors
@@ -45,6 +51,11 @@ RELEASE = "IEMOCAP_full_release"
 LABEL_CYCLE = ("neu", "hap", "ang", "sad", "exc", "fru", "xxx", "sur")
 FOUR_CLASS = {"ang": "ang", "hap": "hap", "exc": "hap", "neu": "neu", "sad": "sad"}
 CLASS_PITCH = {"ang": 330.0, "hap": 523.0, "neu": 196.0, "sad": 131.0}
+EMOTION_WORDS = {
+    "neu": "okay", "hap": "great", "ang": "furious", "sad": "gloomy",
+    "exc": "wonderful", "fru": "annoying", "xxx": "whatever", "sur": "really",
+}
+SESSION_WORDS = {1: "apple", 2: "banana", 3: "cherry", 4: "damson", 5: "elderberry"}
 _APPLEDOUBLE = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(64)
 _CATEGORY = {
     "neu": "Neutral",
@@ -106,6 +117,17 @@ def _dialogs(session: int):
     return [f"Ses0{session}F_impro01", f"Ses0{session}M_script01_1", third]
 
 
+def _speaker_sequence(count: int, runs: bool):
+    """Speaker genders of a dialogue's utterances, in time order."""
+    if not runs:
+        return ["FM"[j % 2] for j in range(count)]
+    sequence, run = [], 0
+    while len(sequence) < count:
+        sequence += ["FM"[run % 2]] * (run % 3 + 1)
+        run += 1
+    return sequence[:count]
+
+
 def _tone(
     label: str, seconds: float, sample_rate: int, rng: np.random.Generator
 ) -> np.ndarray:
@@ -131,6 +153,7 @@ def make_fake_iemocap(
     sessions: Sequence[int] = (1, 2, 3, 4, 5),
     sample_rate: int = 16000,
     seed: int = 0,
+    multi_utterance_turns: bool = False,
 ) -> FakeIemocap:
     """Writes a tiny IEMOCAP release under ``root/IEMOCAP_full_release``.
 
@@ -150,6 +173,9 @@ def make_fake_iemocap(
         Sample rate of the wav files (the real corpus: 16000).
     seed : int
         Seed of the waveform noise.
+    multi_utterance_turns : bool
+        Speakers speak in runs of 1, 2, 3, 1, ... utterances instead of
+        alternating (the default).
 
     Returns
     -------
@@ -185,9 +211,10 @@ def make_fake_iemocap(
         position = {"F": 0, "M": 4}  # per-speaker place in LABEL_CYCLE
         for dialog in _dialogs(session):
             blocks, transcript, clock = [], [], 2.0
-            for j in range(utts_per_dialog):
-                gender = "FM"[j % 2]
-                utt = f"{dialog}_{gender}{j // 2:03d}"
+            number = {"F": 0, "M": 0}
+            for j, gender in enumerate(_speaker_sequence(utts_per_dialog, multi_utterance_turns)):
+                utt = f"{dialog}_{gender}{number[gender]:03d}"
+                number[gender] += 1
                 code = LABEL_CYCLE[position[gender] % len(LABEL_CYCLE)]
                 position[gender] += 1
                 start, end = clock, clock + seconds
@@ -201,8 +228,10 @@ def make_fake_iemocap(
                 soundfile.write(str(wav_path), wav, sample_rate, subtype="PCM_16")
                 blocks.append(_block(utt, code, start, end))
                 transcript.append(
-                    f"{utt} [{start:08.4f}-{end:08.4f}]: Fake words number {j}.\n"
+                    f"{utt} [{start:08.4f}-{end:08.4f}]: Fake words number {j}, "
+                    f"{EMOTION_WORDS[code]} {SESSION_WORDS[session]}.\n"
                 )
+            transcript.append(f"{dialog}_MXX0 [{clock:08.4f}-{clock + 0.3:08.4f}]: [LAUGHTER]\n")
             _write_dialog(session_dir, dialog, blocks, transcript, crlf=session == 2)
             first = f"{dialog}_F000"
             _write(fake.wav_path(first).with_name(f"._{first}.wav"), _APPLEDOUBLE)

@@ -471,6 +471,7 @@ def test_every_hparams_file_loads(tmp_path):
         "table11_alpha_0.yaml": {"cls_weight": 0.0},
         "table11_alpha_0p1.yaml": {"cls_weight": 0.1},
         "table11_alpha_10.yaml": {"cls_weight": 10.0},
+        "emo262.yaml": {"min_duration": 0.5, "train_sources": []},
     }
     files = sorted(p.name for p in HPARAMS.glob("*.yaml"))
     assert set(expected) | {"emotion2vec_tiny.yaml", "table8_data2vec.yaml"} == set(files)
