@@ -153,11 +153,11 @@ class AudioIndex:
         self.by_clip: Dict[Tuple[str, str], Path] = {}
         self.video_only = set()
         for path in files.with_suffix(set(AUDIO_EXTENSIONS)):
-            if path.stem in self.by_stem:
-                logger.info("duplicate copy %s ignored (using %s)", path, self.by_stem[path.stem])
-                continue
-            self.by_stem[path.stem] = path
             self.by_clip.setdefault((path.parent.name, path.stem), path)
+            if path.stem not in self.by_stem:
+                self.by_stem[path.stem] = path
+            elif not path.stem.isdigit():  # bare clip numbers repeat across MMSA's video folders
+                logger.info("duplicate copy %s ignored (using %s)", path, self.by_stem[path.stem])
         for path in files.with_suffix({".mp4"}):
             self.video_only.update({path.stem, f"{path.parent.name}_{path.stem}"})
 
@@ -246,14 +246,14 @@ class SegmentCutter:
             frames, rate, _ = audio_info(video_wav)
         except AudioError as error:
             for uid, _, _ in segments:
-                skips.add(video_wav, f"{uid}: {error.problem}")
+                skips.add(f"{uid} ({video_wav})", error.problem)
             return {}
         total = int(round(frames * SAMPLE_RATE / rate))
         plans, done = [], {}
         for uid, start, end in segments:
             first, last = int(round(start * SAMPLE_RATE)), min(int(round(end * SAMPLE_RATE)), total)
             if first >= total or last - first < MIN_SEGMENT_SECONDS * SAMPLE_RATE:
-                skips.add(f"{video_wav} ({uid})",
+                skips.add(f"{uid} ({video_wav})",
                           f"segment {start:.2f}-{end:.2f} s is empty, shorter than "
                           f"{MIN_SEGMENT_SECONDS} s or outside the audio ({total / SAMPLE_RATE:.2f} s)")
                 continue
@@ -272,7 +272,7 @@ class SegmentCutter:
                 wav = read_audio(video_wav, SAMPLE_RATE)
             except AudioError as error:
                 for uid, _, _, _ in plans:
-                    skips.add(video_wav, f"{uid}: {error.problem}")
+                    skips.add(f"{uid} ({video_wav})", error.problem)
                 return done
             for uid, first, last, target in plans:
                 piece = wav[first:min(last, len(wav))]
@@ -417,12 +417,12 @@ def _select_segments(corpus, labels, transcripts, split_of, include_unlabelled, 
     wanted, seen = [], set()
     for row in labels:
         if row.uid in seen:
-            skips.add(row.where or row.uid, f"{row.uid} labelled twice (kept the first)")
+            skips.add(f"{row.uid} ({row.where})", "labelled twice (kept the first)")
             continue
         seen.add(row.uid)
         row.split = row.split or split_of.get(row.video_id, "")
         if not row.split:
-            skips.add(row.where or row.uid, f"video {row.video_id} is in no standard fold")
+            skips.add(f"{row.uid} ({row.where})", f"video {row.video_id} is in no standard fold")
             continue
         wanted.append(row)
     if include_unlabelled:
@@ -447,7 +447,7 @@ def _segment_rows(corpus, wanted, transcripts, audio, out, source, decode_audio,
             try:
                 found[row.uid] = (path, probe_audio(path, decode=decode_audio))
             except AudioError as error:
-                skips.add_audio_error(error)
+                skips.add(f"{row.uid} ({path})", error.problem)
             continue
         whole = audio.video_file(row.video_id) if corpus.cut_from_video else None
         if whole is not None and row.start is not None and row.end is not None:
@@ -471,7 +471,7 @@ def _segment_rows(corpus, wanted, transcripts, audio, out, source, decode_audio,
             continue
         path, duration = found[row.uid]
         if duration < MIN_SEGMENT_SECONDS:
-            skips.add(path, f"{duration:.3f} s, shorter than {MIN_SEGMENT_SECONDS} s")
+            skips.add(f"{row.uid} ({path})", f"{duration:.3f} s, shorter than {MIN_SEGMENT_SECONDS} s")
             continue
         sign = polarity(row.score)
         rows.append({

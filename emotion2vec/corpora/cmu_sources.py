@@ -414,7 +414,7 @@ def csd_rows(
             row = LabelRow(video, str(index), score, start=start, end=end, where=where)
             duration = segment_duration(row.uid)
             if duration is not None and abs(duration - (end - start)) > DURATION_TOLERANCE:
-                skips.add(f"{where} ({row.uid})",
+                skips.add(f"{row.uid} ({where})",
                           f"label interval {end - start:.2f} s but the segment WAV is "
                           f"{duration:.2f} s: clip numbering differs from interval order")
                 continue
