@@ -29,6 +29,7 @@ setup(
         "onnx": ["onnx", "onnxruntime"],
         "hf": ["transformers"],
         "plots": ["matplotlib"],  # umap-learn: optional, UMAP instead of t-SNE
+        "cmu": ["h5py"],  # CMU-MOSI / CMU-MOSEI labels as CMU-MultimodalSDK .csd (HDF5)
     },
     entry_points={"console_scripts": ["emotion2vec=emotion2vec.cli:main"]},
 )
