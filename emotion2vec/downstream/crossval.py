@@ -288,8 +288,9 @@ def run_crossval(hparams: Dict[str, Any], run_opts=None) -> Dict[str, Any]:
     out = Path(hparams["output_folder"])
     rows = read_manifest(hparams["manifest_file"])
     hparams = with_corpus_defaults(hparams, rows)
-    try:
-        task = make_task(hparams, hparams.get("value_column"))
+    info = CORPORA.get(str(hparams["corpus"]).lower())
+    try:  # the regression target defaults to the corpus's registered numeric column
+        task = make_task(hparams, info.value_column if info else None)
         task_rows = task.select(rows)
     except TaskError as error:
         raise CrossValError(str(error)) from None
