@@ -32,6 +32,7 @@ setup(
         "plots": ["matplotlib"],  # umap-learn: optional, UMAP instead of t-SNE
         "meld": ["av"],  # PyAV decodes MELD's MP4 clips (AAC audio)
         "resd": ["pyarrow"],  # RESD's Hugging Face parquet files
+        "cmu": ["h5py"],  # CMU-MOSI / CMU-MOSEI labels as CMU-MultimodalSDK .csd (HDF5)
     },
     entry_points={"console_scripts": ["emotion2vec=emotion2vec.cli:main"]},
 )

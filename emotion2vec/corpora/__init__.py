@@ -226,6 +226,8 @@ from emotion2vec.corpora import (  # noqa: E402,F401
     m3ed,
     mead,
     meld,
+    mosei,
+    mosi,
     msp_podcast,
     ravdess,
     ravdess_song,

@@ -203,6 +203,13 @@ class EmotionBrain(sb.Brain):
     ((8, 2), (8, 8), 8)
     """
 
+    METRICS = METRICS
+    """Validation metrics (checkpoint meta keys) ``select_metric`` may name."""
+    LOWER_IS_BETTER: frozenset = frozenset()
+    """Metrics of :attr:`METRICS` where smaller is better (a regression's MAE)."""
+    PERCENT_METRICS = METRICS
+    """Metrics shown in the train log in percent."""
+
     def compute_forward(self, batch, stage):
         """Head logits ``[batch, classes]`` for a PaddedBatch of features."""
         batch = batch.to(self.device)
@@ -243,10 +250,10 @@ class EmotionBrain(sb.Brain):
 
     @property
     def select_metric(self) -> str:
-        """Validation metric that picks the checkpoint (``WA``, ``UA`` or ``WF1``)."""
+        """Validation metric that picks the checkpoint (one of :attr:`METRICS`)."""
         key = str(getattr(self.hparams, "select_metric", "WA")).upper()
-        if key not in METRICS:
-            raise ValueError(f"select_metric must be one of {METRICS}, got {key!r}")
+        if key not in self.METRICS:
+            raise ValueError(f"select_metric must be one of {self.METRICS}, got {key!r}")
         return key
 
     def checkpoint_rank(self, ckpt):
@@ -261,7 +268,13 @@ class EmotionBrain(sb.Brain):
         -------
         tuple
         """
-        return (ckpt.meta.get(self.select_metric, float("-inf")), -ckpt.meta.get("epoch", 0))
+        key = self.select_metric
+        value = ckpt.meta.get(key)
+        if value is None:
+            value = float("-inf")
+        elif key in self.LOWER_IS_BETTER:
+            value = -value
+        return (value, -ckpt.meta.get("epoch", 0))
 
     def _improves_on_best(self, meta: Mapping[str, Any]) -> bool:
         """Whether an epoch's validation beats the kept checkpoint.
@@ -297,7 +310,10 @@ class EmotionBrain(sb.Brain):
     def on_stage_end(self, stage, stage_loss, epoch=None):
         """Logs WA/UA/WF1, steps the scheduler, keeps the best checkpoint."""
         stats = self._stage_report(stage_loss)
-        shown = {k: (round(v * 100, 2) if k in METRICS else round(v, 4)) for k, v in stats.items()}
+        shown = {
+            k: (round(v * 100, 2) if k in self.PERCENT_METRICS else round(v, 4))
+            for k, v in stats.items()
+        }
         if stage == sb.Stage.TRAIN:
             self.train_stats = shown
             if self.lr_scheduler is not None:
@@ -322,9 +338,13 @@ class EmotionBrain(sb.Brain):
             embeddings = (
                 torch.cat(self._embeddings).numpy() if self._embeddings else np.zeros((0, 0))
             )
-            self.test_result = EvalResult(
-                list(self._ids), self._stage_targets, self._stage_probs, embeddings, self._report
-            )
+            self.test_result = self._test_result(embeddings)
+
+    def _test_result(self, embeddings: np.ndarray) -> EvalResult:
+        """What the test stage keeps (:attr:`test_result`)."""
+        return EvalResult(
+            list(self._ids), self._stage_targets, self._stage_probs, embeddings, self._report
+        )
 
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Loads the checkpoint with the best validation metric (earliest on ties)."""

@@ -8,13 +8,21 @@ whole protocol on a prepared manifest:
 2. upstream features computed once into the shared cache
    (:class:`emotion2vec.downstream.features.FeatureCache`);
 3. per fold, a fresh head (seeded with ``seed + fold index``, so a fold's
-   result does not depend on which folds ran before), an
-   :class:`~emotion2vec.downstream.brain.EmotionBrain` with its own
-   checkpointer, epoch counter and train log, fit, then test on the best
-   validation checkpoint;
+   result does not depend on which folds ran before), the task's Brain
+   (:class:`~emotion2vec.downstream.brain.EmotionBrain` for
+   classification, :class:`~emotion2vec.downstream.regression.RegressionBrain`
+   for regression) with its own checkpointer, epoch counter and train
+   log, fit, then test on the best validation checkpoint;
 4. aggregation over folds (mean and population std of WA, UA, WF1,
-   macro-F1) into ``results.json`` and ``results.md``; with the
-   ``weighted`` feature also the mean and std of the learned block weights.
+   macro-F1; for regression WF1, ACC-2, MAE, Pearson r) into
+   ``results.json`` and ``results.md``; with the ``weighted`` feature also
+   the mean and std of the learned block weights.
+
+The task (``task: classification | regression``,
+:mod:`emotion2vec.downstream.tasks`) decides which manifest rows take part
+(rows without a label, or without a target, are listed for pre-training
+only); the features are cached for every row of the manifest, so the
+tasks of one corpus share one cache.
 
 Output folder layout::
 
@@ -39,7 +47,6 @@ Authors
  * emotion2vec-sb contributors
 """
 
-import csv
 import hashlib
 import json
 import logging
@@ -54,10 +61,10 @@ from speechbrain.utils.distributed import if_main_process, infer_device, run_on_
 from emotion2vec.corpora import CORPORA
 from emotion2vec.corpora.manifest import read_manifest
 from emotion2vec.downstream import plots
-from emotion2vec.downstream.brain import EmotionBrain, feature_dataset, label_encoder
 from emotion2vec.downstream.features import FeatureCache
 from emotion2vec.downstream.folds import Fold, make_folds
 from emotion2vec.downstream.metrics import average_reports
+from emotion2vec.downstream.tasks import TaskError, make_task
 from emotion2vec.fileutils import staged_file
 from emotion2vec.model.heads import build_head, layer_weights
 
@@ -179,7 +186,9 @@ def _feature_title(feature: str) -> str:
             "weighted": "weighted blocks"}.get(feature, feature)
 
 
-def run_settings(hparams: Mapping[str, Any], cache: FeatureCache, spec: Dict, num_folds: int):
+def run_settings(
+    hparams: Mapping[str, Any], cache: FeatureCache, spec: Dict, num_folds: int, task=None
+):
     """What the results of a run depend on (the content of ``run.json``).
 
     Arguments
@@ -192,13 +201,16 @@ def run_settings(hparams: Mapping[str, Any], cache: FeatureCache, spec: Dict, nu
         Head spec (see ``heads.head_spec``).
     num_folds : int
         Folds of the protocol.
+    task : ClassificationTask or RegressionTask, optional
+        The task (a regression adds its ``task`` entry; a classification
+        run's settings are as they were before tasks existed).
 
     Returns
     -------
     dict
     """
     upstream = cache.upstream
-    return {
+    settings = {
         "corpus": hparams["corpus"],
         "manifest": str(Path(hparams["manifest_file"]).resolve()),
         "manifest_sha256": cache.material["manifest_sha256"],
@@ -216,6 +228,10 @@ def run_settings(hparams: Mapping[str, Any], cache: FeatureCache, spec: Dict, nu
         "num_folds": num_folds,
         "seed": int(hparams.get("seed", 0)),
     }
+    extra = task.settings() if task is not None else None
+    if extra is not None:
+        settings["task"] = extra
+    return settings
 
 
 def check_run_file(out: Path, settings: Dict) -> None:
@@ -283,7 +299,7 @@ def with_corpus_defaults(hparams: Mapping[str, Any], rows: Sequence[Mapping[str,
         )
     labels = hparams.get("labels") or (info.labels if info else ())
     if not labels:
-        labels = sorted({row["label"] for row in rows})
+        labels = sorted({row["label"] for row in rows if str(row.get("label") or "").strip()})
     filled["labels"] = [str(label) for label in labels]
     filled["protocol"] = hparams.get("protocol") or info.default_protocol
     if not filled["protocol"]:
@@ -320,9 +336,21 @@ def run_crossval(hparams: Dict[str, Any], run_opts=None) -> Dict[str, Any]:
     out = Path(hparams["output_folder"])
     rows = read_manifest(hparams["manifest_file"])
     hparams = with_corpus_defaults(hparams, rows)
-    labels = hparams["labels"]
-    encoder = label_encoder(labels)
-    folds = make_folds(hparams["protocol"], rows, **dict(hparams.get("fold_options") or {}))
+    info = CORPORA.get(str(hparams["corpus"]).lower())
+    try:  # the regression target defaults to the corpus's registered numeric column
+        task = make_task(hparams, info.value_column if info else None)
+        task_rows = task.select(rows)
+    except TaskError as error:
+        raise CrossValError(str(error)) from None
+    if not task_rows:
+        raise CrossValError(f"no row of {hparams['manifest_file']} takes part in the {task.name} task")
+    if len(task_rows) < len(rows):
+        logger.info(
+            "%d of %d manifest rows have no %s and are not part of the %s task",
+            len(rows) - len(task_rows), len(rows),
+            "label" if task.name == "classification" else f"{task.outputs[0]} value", task.name,
+        )
+    folds = make_folds(hparams["protocol"], task_rows, **dict(hparams.get("fold_options") or {}))
     wanted = hparams.get("run_folds")
     if wanted:
         unknown = sorted(set(wanted) - {f.name for f in folds})
@@ -338,21 +366,18 @@ def run_crossval(hparams: Dict[str, Any], run_opts=None) -> Dict[str, Any]:
     )
     run_on_main(cache.build)
     store = cache.open()
-    spec = cache.option.head_spec(hparams["head"], store.dim, cache.upstream.num_blocks, labels)
-    settings = run_settings(hparams, cache, spec, len(folds))
+    spec = cache.option.head_spec(hparams["head"], store.dim, cache.upstream.num_blocks, task.outputs)
+    settings = run_settings(hparams, cache, spec, len(folds), task)
     if if_main_process():
         check_run_file(out, settings)
-    label_of = {row["ID"]: row["label"] for row in rows}
     results = []
     for index, fold in enumerate(folds):
         if wanted and fold.name not in wanted:
             continue
-        results.append(
-            run_fold(hparams, run_opts, fold, index, store, spec, encoder, label_of, rows)
-        )
-    summary = aggregate(results, settings)
+        results.append(run_fold(hparams, run_opts, fold, index, store, spec, task, rows))
+    summary = aggregate(results, settings, task.metric_keys)
     if if_main_process():
-        write_results(out, summary, labels, hparams)
+        write_results(out, summary, task.confusion_labels, hparams, task.table_keys)
     return summary
 
 
@@ -400,8 +425,7 @@ def run_fold(
     index: int,
     store,
     spec: Dict,
-    encoder,
-    label_of: Mapping[str, str],
+    task,
     rows: Sequence[Mapping[str, str]],
 ) -> Dict[str, Any]:
     """Trains and tests one fold (or returns its finished result).
@@ -420,12 +444,10 @@ def run_fold(
         Cached features.
     spec : dict
         Head spec.
-    encoder : CategoricalEncoder
-        Fixed label order.
-    label_of : mapping
-        ID -> label.
+    task : ClassificationTask or RegressionTask
+        What the head learns (:mod:`emotion2vec.downstream.tasks`).
     rows : sequence of mapping
-        Manifest rows (for the plot colours).
+        Manifest rows (targets and plot colours).
 
     Returns
     -------
@@ -442,7 +464,8 @@ def run_fold(
                 f"{done}: this fold was run on other utterances (fold definition changed); "
                 "use another output_folder or delete the fold folder"
             )
-        logger.info("fold %s already done (WA %.4f); skipping", fold.name, result["wa"])
+        key = task.metric_keys[0]
+        logger.info("fold %s already done (%s %.4f); skipping", fold.name, key, result[key])
         return result
     sb.utils.seed.seed_everything(int(hparams.get("seed", 0)) + index, verbose=False)
     head = build_head(spec)
@@ -453,14 +476,15 @@ def run_fold(
     checkpointer = sb.utils.checkpoints.Checkpointer(
         fold_dir / "save", recoverables={"head": head, "counter": counter}
     )
-    brain = EmotionBrain(
+    brain = task.brain_class(
         modules={"head": head}, opt_class=hparams["opt_class"],
         hparams=dict(hparams, epoch_counter=counter, train_logger=train_logger),
         run_opts=run_opts, checkpointer=checkpointer,
     )
     loader = {"batch_size": int(hparams["batch_size"]), "num_workers": int(hparams.get("num_workers", 0))}
+    rows_by_id = {row["ID"]: row for row in rows}
     sets = {
-        name: feature_dataset(store, ids, label_of, encoder)
+        name: task.dataset(store, ids, rows_by_id)
         for name, ids in (("train", fold.train_ids), ("valid", fold.valid_ids), ("test", fold.test_ids))
     }
     logger.info("fold %s: train/valid/test = %s", fold.name, fold.sizes())
@@ -477,17 +501,17 @@ def run_fold(
         "sizes": list(fold.sizes()),
         "valid_is_test": fold.valid_is_test,
         "ids_sha256": digest,
-        **{key: test.report[key] for key in METRIC_KEYS},
+        **{key: test.report[key] for key in task.metric_keys},
         "num_samples": test.report["num_samples"],
         "best_epoch": None if best is None else best.meta.get("epoch"),
-        "valid": None if best is None else {k: best.meta.get(k) for k in ("WA", "UA", "WF1")},
+        "valid": None if best is None else {k: best.meta.get(k) for k in brain.METRICS},
         "report": test.report,
     }
     weights = fold_layer_weights(head, store)
     if weights is not None:
         result["layer_weights"] = weights
     if if_main_process():
-        _write_fold_outputs(fold_dir, fold, test, head, encoder, hparams, rows)
+        _write_fold_outputs(fold_dir, fold, test, head, task, hparams, rows)
         if weights is not None:
             _write_layer_weights(fold_dir, fold.name, weights, hparams)
         write_json(done, result)
@@ -536,16 +560,11 @@ def _write_layer_weights(fold_dir: Path, fold_name: str, weights: Dict[str, Any]
         )
 
 
-def _write_fold_outputs(fold_dir, fold, test, head, encoder, hparams, rows) -> None:
-    labels = [encoder.ind2lab[i] for i in range(len(encoder))]
+def _write_fold_outputs(fold_dir, fold, test, head, task, hparams, rows) -> None:
+    labels = task.confusion_labels
     split = {"train": fold.train_ids, "valid": fold.valid_ids, "test": fold.test_ids}
     write_json(fold_dir / "split.json", {k: list(v) for k, v in split.items()})
-    preds = test.preds
-    with open(fold_dir / "predictions.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["ID", "target", "prediction"] + [f"p_{label}" for label in labels])
-        for uid, target, pred, probs in zip(test.ids, test.targets, preds, test.probs):
-            writer.writerow([uid, labels[target], labels[pred]] + [f"{p:.6f}" for p in probs])
+    task.write_predictions(fold_dir / "predictions.csv", test)
     np.savez(fold_dir / "embeddings.npz", ids=np.array(test.ids), targets=test.targets,
              embeddings=test.embeddings)
     torch.save(head.state_dict(), fold_dir / HEAD_FILE)
@@ -562,7 +581,7 @@ def _write_fold_outputs(fold_dir, fold, test, head, encoder, hparams, rows) -> N
         column = hparams.get("value_column")
         values = _column_values(rows, test.ids, column) if column else None
         plots.plot_embedding(
-            coords, [labels[t] for t in test.targets], fold_dir / "embedding.png", values=values,
+            coords, task.item_classes(test), fold_dir / "embedding.png", values=values,
             value_name=column or "", title=f"{title}: head representations ({method}, test set)",
         )
 
@@ -579,7 +598,9 @@ def _column_values(rows, ids, column) -> Optional[np.ndarray]:
     return values if np.isfinite(values).any() else None
 
 
-def aggregate(results: List[Dict[str, Any]], settings: Mapping[str, Any]) -> Dict[str, Any]:
+def aggregate(
+    results: List[Dict[str, Any]], settings: Mapping[str, Any], keys: Sequence[str] = METRIC_KEYS
+) -> Dict[str, Any]:
     """Mean and population std over folds, plus the per-fold rows.
 
     Arguments
@@ -588,6 +609,8 @@ def aggregate(results: List[Dict[str, Any]], settings: Mapping[str, Any]) -> Dic
         Fold results.
     settings : mapping
         Run settings (``run.json``).
+    keys : sequence of str
+        The metrics (the task's ``metric_keys``; default classification's).
 
     Returns
     -------
@@ -608,17 +631,18 @@ def aggregate(results: List[Dict[str, Any]], settings: Mapping[str, Any]) -> Dic
     """
     if not results:
         raise CrossValError("no fold was run")
-    averaged = average_reports(results, keys=list(METRIC_KEYS))
+    keys = tuple(keys)
+    averaged = average_reports(results, keys=list(keys))
     matrix = np.sum([np.array(r["report"]["confusion_matrix"]) for r in results], axis=0)
     per_fold = [
-        {k: r.get(k) for k in ("fold", "sizes", "best_epoch", "valid", "num_samples") + METRIC_KEYS}
+        {k: r.get(k) for k in ("fold", "sizes", "best_epoch", "valid", "num_samples") + keys}
         for r in results
     ]
     summary = {
         "settings": dict(settings),
         "num_folds": len(results),
-        "mean": {k: averaged[k] for k in METRIC_KEYS},
-        "std": {k: averaged[k + "_std"] for k in METRIC_KEYS},
+        "mean": {k: averaged[k] for k in keys},
+        "std": {k: averaged[k + "_std"] for k in keys},
         "folds": per_fold,
         "confusion_matrix": matrix.tolist(),
     }
@@ -670,13 +694,31 @@ def mean_layer_weights(results: Sequence[Mapping[str, Any]]) -> Optional[Dict[st
     }
 
 
-def results_table(summary: Mapping[str, Any]) -> str:
+METRIC_TITLES = {
+    "wa": ("WA (%)", True), "ua": ("UA (%)", True), "wf1": ("WF1 (%)", True),
+    "macro_f1": ("Macro-F1 (%)", True), "acc2": ("ACC-2 (%)", True), "mae": ("MAE", False),
+    "pearson": ("Pearson r", False),
+}
+"""Result key -> (table title, shown in percent)."""
+
+
+def _metric_cell(key: str, value: float, spread: Optional[float] = None) -> str:
+    percent = METRIC_TITLES.get(key, (key, False))[1]
+    scale, digits = (100, 2) if percent else (1, 4)
+    text = f"{scale * value:.{digits}f}"
+    return text if spread is None else f"{text} ± {scale * spread:.{digits}f}"
+
+
+def results_table(summary: Mapping[str, Any], keys: Sequence[str] = ("wa", "ua", "wf1")) -> str:
     """The markdown table of a run (paper layout: WA, UA, WF1 in %).
 
     Arguments
     ---------
     summary : mapping
         Output of :func:`aggregate`.
+    keys : sequence of str
+        Metric columns (the task's ``table_keys``; the first also gives the
+        per-fold validation column).
 
     Returns
     -------
@@ -690,26 +732,29 @@ def results_table(summary: Mapping[str, Any]) -> str:
     upstream = settings.get("upstream", {}).get("name", "?")
     feature = _feature_title(settings.get("feature", "?"))
     mean, std = summary["mean"], summary["std"]
-    cell = lambda k: f"{100 * mean[k]:.2f} ± {100 * std[k]:.2f}"  # noqa: E731
+    titles = [METRIC_TITLES.get(k, (k, False))[0] for k in keys]
+    first = keys[0]
+    valid_title = f"valid {titles[0]}"
+    cells = " | ".join(_metric_cell(k, mean[k], std[k]) for k in keys)
     lines = [
         f"## {settings.get('corpus', '')}: {upstream}, {feature}, {protocol}",
         "",
         f"Mean ± std over {summary['num_folds']} fold(s); frozen upstream, "
         f"{settings.get('head', {}).get('type', '?')} head.",
         "",
-        "| Upstream | Feature | Protocol | WA (%) | UA (%) | WF1 (%) |",
-        "|---|---|---|---|---|---|",
-        f"| {upstream} | {feature} | {protocol} | {cell('wa')} | {cell('ua')} | {cell('wf1')} |",
+        "| Upstream | Feature | Protocol | " + " | ".join(titles) + " |",
+        "|---" * (3 + len(keys)) + "|",
+        f"| {upstream} | {feature} | {protocol} | {cells} |",
         "",
-        "| Fold | Train / valid / test | Best epoch | valid WA (%) | WA (%) | UA (%) | WF1 (%) |",
-        "|---|---|---|---|---|---|---|",
+        f"| Fold | Train / valid / test | Best epoch | {valid_title} | " + " | ".join(titles) + " |",
+        "|---" * (4 + len(keys)) + "|",
     ]
     for fold in summary["folds"]:
-        valid = (fold.get("valid") or {}).get("WA")
+        valid = (fold.get("valid") or {}).get(first.upper())
         lines.append(
             f"| {fold['fold']} | {' / '.join(str(s) for s in fold.get('sizes') or [])} | "
-            f"{fold.get('best_epoch')} | {'' if valid is None else f'{100 * valid:.2f}'} | "
-            f"{100 * fold['wa']:.2f} | {100 * fold['ua']:.2f} | {100 * fold['wf1']:.2f} |"
+            f"{fold.get('best_epoch')} | {'' if valid is None else _metric_cell(first, valid)} | "
+            + " | ".join(_metric_cell(k, fold[k]) for k in keys) + " |"
         )
     weights = summary.get("layer_weights")
     if weights:
@@ -725,7 +770,10 @@ def results_table(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(out: Path, summary: Dict[str, Any], labels: Sequence[str], hparams) -> None:
+def write_results(
+    out: Path, summary: Dict[str, Any], labels: Sequence[str], hparams,
+    keys: Sequence[str] = ("wa", "ua", "wf1"),
+) -> None:
     """Writes ``results.json``, ``results.md`` and the summed confusion matrix.
 
     Arguments
@@ -735,13 +783,15 @@ def write_results(out: Path, summary: Dict[str, Any], labels: Sequence[str], hpa
     summary : dict
         Output of :func:`aggregate`.
     labels : sequence of str
-        Class names.
+        Class names (rows of the confusion matrix).
     hparams : mapping
         Recipe hparams (``plots``).
+    keys : sequence of str
+        Metrics of the table and the log line.
     """
     summary = dict(summary, labels=list(labels))
     write_json(out / RESULTS_FILE, summary)
-    (out / TABLE_FILE).write_text(results_table(summary), encoding="utf-8")
+    (out / TABLE_FILE).write_text(results_table(summary, keys), encoding="utf-8")
     if hparams.get("plots", True) and plots.plots_available():
         plots.plot_confusion(
             summary["confusion_matrix"], labels, out / "confusion_matrix.png",
@@ -756,7 +806,7 @@ def write_results(out: Path, summary: Dict[str, Any], labels: Sequence[str], hpa
             )
     mean = summary["mean"]
     logger.info(
-        "%d fold(s): WA %.2f  UA %.2f  WF1 %.2f -> %s", summary["num_folds"],
-        100 * mean["wa"], 100 * mean["ua"], 100 * mean["wf1"], out / RESULTS_FILE,
+        "%d fold(s): %s -> %s", summary["num_folds"],
+        "  ".join(f"{METRIC_TITLES.get(k, (k,))[0].split(' (')[0]} {_metric_cell(k, mean[k])}" for k in keys),
+        out / RESULTS_FILE,
     )
-

@@ -145,6 +145,12 @@ def export_downstream(
     """
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     settings = _read_json(results_dir / RUN_FILE)
+    task = (settings.get("task") or {}).get("name", "classification")
+    if task != "classification":
+        raise ExportError(
+            f"{results_dir} is a {task} run; only classification heads can be exported "
+            "as a classifier folder"
+        )
     folds = finished_folds(results_dir)
     name = choose_fold(folds, fold)
     chosen = folds[name]

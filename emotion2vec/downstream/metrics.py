@@ -11,7 +11,11 @@ Definitions (identical to the scikit-learn functions named):
 * Macro-F1 = unweighted mean of per-class F1 over the classes present in
   targets or predictions (``f1_score(average="macro")``).
 * Sentiment (MOSI/MOSEI): segments with target 0 are removed, targets and
-  predictions are binarised by ``> 0``; ACC-2 = accuracy and WF1 as above.
+  predictions are binarised by ``> 0``; ACC-2 = accuracy and WF1 as above
+  (:func:`sentiment_report`).
+* Regression (:func:`regression_report`): MAE, Pearson's r, and the
+  sentiment ACC-2 / WF1 of the predicted scores binarised at a threshold
+  (MERBench practice: regress the score, binarise at evaluation).
 * Cross-validation results are the arithmetic mean of the per-fold
   metrics (:func:`average_reports`), not metrics of pooled predictions.
 
@@ -31,6 +35,9 @@ __all__ = [
     "classification_report",
     "confusion_matrix",
     "macro_f1",
+    "mean_absolute_error",
+    "pearson_r",
+    "regression_report",
     "sentiment_report",
     "unweighted_accuracy",
     "weighted_accuracy",
@@ -272,11 +279,13 @@ def classification_report(
     }
 
 
-def sentiment_report(targets: Sequence[float], preds: Sequence[float]) -> Dict[str, float]:
+def sentiment_report(
+    targets: Sequence[float], preds: Sequence[float], threshold: float = 0.0
+) -> Dict[str, float]:
     """Binary sentiment metrics of MOSI/MOSEI (non-zero targets only).
 
-    Segments whose target is exactly 0 are removed; targets and predictions
-    are then positive when ``> 0``.
+    Segments whose target is exactly ``threshold`` (0) are removed; targets
+    and predictions are then positive when ``> threshold``.
 
     Arguments
     ---------
@@ -284,6 +293,8 @@ def sentiment_report(targets: Sequence[float], preds: Sequence[float]) -> Dict[s
         Annotated sentiment scores in [-3, 3].
     preds : sequence of float
         Predicted scores (or signs).
+    threshold : float
+        The neutral value (0 for sentiment).
 
     Returns
     -------
@@ -297,18 +308,141 @@ def sentiment_report(targets: Sequence[float], preds: Sequence[float]) -> Dict[s
     >>> report["acc2"], round(report["wf1"], 4), report["num_samples"]
     (0.75, 0.7667, 4)
     """
-    y = _to_numpy(targets, "targets").astype(np.float64)
-    p = _to_numpy(preds, "preds").astype(np.float64)
-    if y.shape != p.shape:
-        raise ValueError(f"targets and preds differ in length ({len(y)} vs {len(p)})")
-    keep = y != 0
+    y, p = _scores(targets, preds)
+    keep = y != threshold
     if not keep.any():
-        raise ValueError("no segment with a non-zero sentiment target")
-    y_bin, p_bin = y[keep] > 0, p[keep] > 0
+        what = "a non-zero sentiment target" if threshold == 0 else f"a target other than {threshold:g}"
+        raise ValueError(f"no segment with {what}")
+    y_bin, p_bin = y[keep] > threshold, p[keep] > threshold
     return {
         "acc2": weighted_accuracy(y_bin, p_bin),
         "wf1": weighted_f1(y_bin, p_bin),
         "num_samples": int(keep.sum()),
+    }
+
+
+def _scores(targets: Any, preds: Any) -> Tuple[np.ndarray, np.ndarray]:
+    y = _to_numpy(targets, "targets").astype(np.float64)
+    p = _to_numpy(preds, "preds").astype(np.float64)
+    if y.shape != p.shape:
+        raise ValueError(f"targets and preds differ in length ({len(y)} vs {len(p)})")
+    if y.size == 0:
+        raise ValueError("targets and preds are empty")
+    if not (np.isfinite(y).all() and np.isfinite(p).all()):
+        raise ValueError("targets and preds must be finite")
+    return y, p
+
+
+def mean_absolute_error(targets: Sequence[float], preds: Sequence[float]) -> float:
+    """MAE: mean of ``|target - prediction|`` (``sklearn.metrics.mean_absolute_error``).
+
+    Arguments
+    ---------
+    targets : sequence of float
+        True scores.
+    preds : sequence of float
+        Predicted scores.
+
+    Returns
+    -------
+    float
+
+    Example
+    -------
+    >>> mean_absolute_error([1.0, -2.0], [0.5, -1.0])
+    0.75
+    """
+    y, p = _scores(targets, preds)
+    return float(np.mean(np.abs(y - p)))
+
+
+def pearson_r(targets: Sequence[float], preds: Sequence[float]) -> float:
+    """Pearson's correlation coefficient (``scipy.stats.pearsonr``'s statistic).
+
+    Undefined when either side is constant; 0.0 is returned then (the
+    convention of F1's ``zero_division=0``), so checkpoint selection and
+    averaging never see a NaN.
+
+    Arguments
+    ---------
+    targets : sequence of float
+        True scores.
+    preds : sequence of float
+        Predicted scores.
+
+    Returns
+    -------
+    float
+        In [-1, 1].
+
+    Example
+    -------
+    >>> round(pearson_r([1.0, 2.0, 3.0], [2.0, 4.0, 7.0]), 4)
+    0.9934
+    >>> pearson_r([1.0, 2.0], [5.0, 5.0])
+    0.0
+    """
+    y, p = _scores(targets, preds)
+    dy, dp = y - y.mean(), p - p.mean()
+    denom = np.sqrt(np.sum(dy**2) * np.sum(dp**2))
+    if denom == 0.0:
+        return 0.0
+    return float(np.clip(np.sum(dy * dp) / denom, -1.0, 1.0))
+
+
+def regression_report(
+    targets: Sequence[float], preds: Sequence[float], threshold: float = 0.0
+) -> Dict[str, Any]:
+    """Regression metrics plus the binarised sentiment metrics, as one dict.
+
+    MERBench practice for MOSI/MOSEI: the head regresses the score; at
+    evaluation the segments whose target equals ``threshold`` (0) are
+    dropped and targets and predictions are binarised by ``> threshold``
+    (:func:`sentiment_report`). MAE and Pearson's r use every segment.
+
+    Arguments
+    ---------
+    targets : sequence of float
+        True scores.
+    preds : sequence of float
+        Predicted scores.
+    threshold : float
+        Where scores are binarised (0 for sentiment).
+
+    Returns
+    -------
+    dict
+        ``mae``, ``pearson``, ``acc2``, ``wf1``, ``num_samples`` (all
+        segments), ``num_binary`` (segments off the threshold; ``acc2`` and
+        ``wf1`` are 0.0 when there is none), ``confusion_matrix`` (2 x 2 of
+        the binarised segments, row = target, below then above the
+        threshold) and ``support``.
+
+    Example
+    -------
+    >>> report = regression_report([-1.2, 0.0, 2.0, 0.4, 1.0], [-0.3, 1.0, 1.5, -0.2, 0.5])
+    >>> report["acc2"], report["num_binary"], report["confusion_matrix"]
+    (0.75, 4, [[1, 0], [1, 2]])
+    >>> round(report["mae"], 2), round(report["pearson"], 4)
+    (0.7, 0.732)
+    """
+    y, p = _scores(targets, preds)
+    keep = y != threshold
+    if keep.any():
+        binary = sentiment_report(y, p, threshold)
+        matrix = confusion_matrix(y[keep] > threshold, p[keep] > threshold, num_classes=2)
+    else:
+        binary = {"acc2": 0.0, "wf1": 0.0, "num_samples": 0}
+        matrix = np.zeros((2, 2), dtype=np.int64)
+    return {
+        "mae": mean_absolute_error(y, p),
+        "pearson": pearson_r(y, p),
+        "acc2": binary["acc2"],
+        "wf1": binary["wf1"],
+        "num_samples": int(y.size),
+        "num_binary": binary["num_samples"],
+        "confusion_matrix": matrix.tolist(),
+        "support": [int(v) for v in matrix.sum(axis=1)],
     }
 
 
