@@ -73,15 +73,9 @@ from emotion2vec.corpora.cmu_sources import (
     scan_source,
     split_segment_id,
 )
-from emotion2vec.corpora.common import (
-    PrepError,
-    SkipLog,
-    check_prepared,
-    count_by,
-    log_counts,
-    probe_audio,
-    write_manifest,
-)
+from emotion2vec.corpora.common import PrepError, SkipLog
+from emotion2vec.corpora.files import probe_audio
+from emotion2vec.corpora.manifest import check_prepared, count_by, log_counts, write_manifest
 from emotion2vec.fileutils import PathLike, staged_file
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ from emotion2vec.audio import read_audio
 from emotion2vec.corpora import corpus_info, prepare_corpus
 from emotion2vec.corpora.cmu import prepare_cmu
 from emotion2vec.corpora.cmu_sources import read_folds, split_segment_id
-from emotion2vec.corpora.common import PrepError, marker_path, read_manifest
+from emotion2vec.corpora.common import PrepError
+from emotion2vec.corpora.manifest import marker_path, read_manifest
 from emotion2vec.corpora.mosei import MOSEI, prepare_mosei
 from emotion2vec.corpora.mosi import MOSI, prepare_mosi
 from tests.fakes.cmu import (

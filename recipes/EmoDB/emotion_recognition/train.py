@@ -1,0 +1,25 @@
+#!/usr/bin/env python3
+"""EmoDB emotion recognition on a frozen upstream (emotion2vec paper's EmoDB row).
+
+Seven-class emotion recognition on EmoDB (Berlin Database of Emotional
+Speech, German: anger, boredom, disgust, fear, happiness, sadness, neutral;
+535 utterances of 10 actors). All logic is shared with every corpus recipe
+(``emotion2vec.downstream.recipe.main``): it prepares the corpus with
+``emotion2vec.corpora.emodb`` (``emotion2vec prepare emodb``), builds the
+corpus's registered folds and trains and evaluates a head per fold.
+
+To run::
+
+    python train.py hparams/emotion2vec_10fold.yaml \\
+        --data_folder=/data/emodb --upstream_source=models/emotion2vec_base
+
+Authors
+ * emotion2vec-sb contributors
+"""
+
+import sys
+
+from emotion2vec.downstream.recipe import main
+
+if __name__ == "__main__":
+    main(sys.argv[1:], script=__file__)
