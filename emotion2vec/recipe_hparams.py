@@ -141,14 +141,37 @@ def recipe_keys(hparams_file: PathLike) -> Dict[str, str]:
     return keys
 
 
-def _key_error(hparams_file: PathLike, key: str, where: str, keys: Mapping[str, str]) -> RecipeKeyError:
+def _key_error(
+    hparams_file: PathLike, key: str, where: str, keys: Mapping[str, str], parent: str = ""
+) -> RecipeKeyError:
     close = difflib.get_close_matches(key, list(keys), n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     width = max(len(k) for k in keys) if keys else 0
-    listing = "\n".join(f"  --{k.ljust(width)}  {v}" for k, v in keys.items())
+    prefix = "" if parent else "--"
+    listing = "\n".join(f"  {prefix}{k.ljust(width)}  {v}" for k, v in keys.items())
+    usage = f"keys of --{parent}={{key: value, ...}}" if parent else "Keys of this recipe (--key=value)"
     return RecipeKeyError(
-        f"{where}: {hparams_file} has no key {key!r}{hint}\nKeys of this recipe (--key=value):\n{listing}"
+        f"{where}: {hparams_file} has no key {key!r}{hint}\n{usage[0].upper() + usage[1:]}:\n{listing}"
     )
+
+
+def _check_included_keys(root: Path, node: Any, override: Any, where: str, parent: str) -> None:
+    """Keys overriding an ``!include:FILE`` node must be keys of FILE.
+
+    HyperPyYAML silently drops an override key that the included file does
+    not define (``--arch={encoder_dropout: 0.0}`` when the key sits under
+    ``config``), so this is checked here, with the included file's keys.
+    """
+    tag = getattr(getattr(node, "tag", None), "value", None) or ""
+    if not tag.startswith("!include:") or not isinstance(override, Mapping):
+        return
+    included = (root.parent / tag[len("!include:"):]).resolve()
+    if not included.is_file():
+        return
+    keys = recipe_keys(included)
+    for key in override:
+        if str(key) not in keys:
+            raise _key_error(included, str(key), where, keys, parent)
 
 
 def compose_overrides(hparams_file: PathLike, overrides: Union[str, Mapping, None] = None) -> Tuple[Path, str]:
@@ -197,6 +220,7 @@ def compose_overrides(hparams_file: PathLike, overrides: Union[str, Mapping, Non
             if key not in root_tree:
                 keys = keys or recipe_keys(hparams_file)
                 raise _key_error(hparams_file, str(key), where, keys)
+            _check_included_keys(root, root_tree[key], tree[key], where, str(key))
         try:
             recursive_update(merged, tree)
         except TypeError as error:

@@ -180,3 +180,16 @@ def test_yaml_parses_textually():
     path = ROOT / "hparams" / "downstream_frozen.yaml"
     plain = yaml.safe_load(re.sub(r"!\S+", "", path.read_text()))
     assert set(_top_level_keys(path)) == set(plain)
+
+
+def test_a_misspelt_key_inside_an_included_file_is_an_error_too():
+    """HyperPyYAML drops unknown keys under an ``!include:`` node silently;
+    the loader refuses them and lists the included file's keys."""
+    path = RECIPES / "pretrain" / "hparams" / "emotion2vec_tiny.yaml"
+    with pytest.raises(RecipeKeyError) as error:
+        load_recipe_hparams(path, "arch: {encoder_dropout: 0.0}")
+    text = str(error.value)
+    assert "no key 'encoder_dropout'" in text and "--arch={key: value, ...}" in text
+    assert "  config" in text
+    hparams = load_recipe_hparams(path, {"data_folder": "/x", "arch": {"config": {"encoder_dropout": 0.0}}})
+    assert hparams["model"].config.encoder_dropout == 0.0
