@@ -190,4 +190,4 @@ def prepare_corpus(name: str, src_dir: PathLike, out_dir: PathLike, **kwargs) ->
 
 
 # Corpus modules register themselves on import.
-from emotion2vec.corpora import iemocap, ravdess  # noqa: E402,F401
+from emotion2vec.corpora import custom, iemocap, ravdess  # noqa: E402,F401

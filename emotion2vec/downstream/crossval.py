@@ -70,7 +70,9 @@ PROTOCOL_NAMES = {
     "loso_speaker": "leave-one-speaker-out",
     "random_kfold": "random",
     "predefined": "predefined split",
+    "holdout": "holdout",
 }
+SINGLE_SPLIT_PROTOCOLS = ("predefined", "holdout")
 
 
 class CrossValError(ValueError):
@@ -135,7 +137,7 @@ def describe_protocol(protocol: str, options: Mapping[str, Any], num_folds: int)
     'leave-one-session-out 5-fold*'
     """
     name = PROTOCOL_NAMES.get(protocol, protocol)
-    text = name if protocol == "predefined" else f"{name} {num_folds}-fold"
+    text = name if protocol in SINGLE_SPLIT_PROTOCOLS else f"{name} {num_folds}-fold"
     return text + ("*" if options.get("valid_is_test") else "")
 
 
