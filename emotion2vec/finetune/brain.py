@@ -100,15 +100,16 @@ class FineTuneBrain(EmotionBrain):
         """AdamW over the head / backbone groups and the per-update schedule."""
         if self.opt_class is None:
             return
-        hp = self.hparams
-        groups = param_groups(self.classifier, hp.lr_backbone, hp.lr_head,
-                              hp.layer_decay, hp.weight_decay)
+        groups = param_groups(
+            self.classifier, self.hparams.lr_backbone, self.hparams.lr_head,
+            self.hparams.layer_decay, self.hparams.weight_decay,
+        )
         self.optimizer = self.opt_class(groups)
         self.optimizers_dict = {"optimizer": self.optimizer}
         batches = len(self.train_sampler) if self.train_sampler is not None else 1
         per_epoch = max(1, batches // self.grad_accumulation_factor)
-        self.total_updates = per_epoch * int(hp.number_of_epochs)
-        self.lr_scheduler = hp.lr_scheduler(self.optimizer, total_steps=self.total_updates)
+        self.total_updates = per_epoch * int(self.hparams.number_of_epochs)
+        self.lr_scheduler = self.hparams.lr_scheduler(self.optimizer, total_steps=self.total_updates)
         if self.checkpointer is not None:
             self.checkpointer.add_recoverable("optimizer", self.optimizer)
             self.checkpointer.add_recoverable("lr_scheduler", self.lr_scheduler)

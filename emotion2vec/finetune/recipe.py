@@ -79,6 +79,12 @@ class FineTuneError(ValueError):
     """A setting or output folder the fine-tuning recipe refuses (message says why)."""
 
 
+#: Recipe keys that shape the training trajectory: a run resumes only with the same.
+OPTIMISATION_KEYS = (
+    "number_of_epochs", "lr_head", "lr_backbone", "layer_decay", "weight_decay", "warmup_ratio",
+    "final_lr_scale", "label_smoothing", "balanced_loss", "max_batch_seconds", "max_batch_size",
+    "max_train_seconds",
+)
 USER_ERRORS = (CrossValError, PrepError, FoldError, ExportError, CheckpointError, FineTuneError)
 
 
@@ -291,7 +297,8 @@ def build_classifier(hparams: Mapping[str, Any], labels):
 
 
 def class_weights(train_labels: List[str], labels) -> torch.Tensor:
-    """Inverse-frequency class weights (mean 1 over the classes present).
+    """Inverse-frequency class weights, scikit-learn's "balanced" rule:
+    ``utterances / (classes present * utterances of the class)``.
 
     Arguments
     ---------
@@ -307,8 +314,8 @@ def class_weights(train_labels: List[str], labels) -> torch.Tensor:
 
     Example
     -------
-    >>> class_weights(["a", "a", "a", "b"], ["a", "b", "c"]).tolist()
-    [0.5, 1.5, 0.0]
+    >>> [round(w, 4) for w in class_weights(["a", "a", "a", "b"], ["a", "b", "c"]).tolist()]
+    [0.6667, 2.0, 0.0]
     """
     counts = Counter(train_labels)
     present = [label for label in labels if counts.get(label)]
@@ -365,6 +372,7 @@ def run_finetune(hparams_file, run_opts, overrides, hparams, script=None) -> Dic
         "ids_sha256": ids_digest(fold), "upstream": info["upstream"],
         "backbone_config": classifier.backbone.config.to_dict(),
         "feature": classifier.option.name, "head": info["head"], "training": info["training"],
+        "optimisation": {key: hparams[key] for key in OPTIMISATION_KEYS},
         "select_metric": metric, "seed": int(hparams["seed"]),
         "save_folder": _relative_to(save_folder, out),
     }
