@@ -18,7 +18,9 @@ the process, which counts torch's allocations, unlike ``tracemalloc``) is
 its own; the report gives the peak and its growth over the process right
 after the model was built (the training overhead: gradients, optimizer
 state, activations). Every timing reports wall time and process CPU time;
-CPU/wall close to the thread count means the process had its cores.
+CPU/wall close to the thread count means the process had its cores (on a
+busy machine, CPU seconds per step divided by the threads is the better
+estimate of the time on an idle one).
 
 Run::
 
@@ -99,6 +101,7 @@ def run_mode(mode: str, args) -> dict:
         "trainable_parameters": plan["trainable_parameters"],
         "trainable_blocks": len(plan["trainable_blocks"]),
         "seconds_per_step": wall / args.steps,
+        "cpu_seconds_per_step": cpu / args.steps,
         "cpu_over_wall": cpu / wall,
         "peak_rss_mb": peak,
         "training_overhead_mb": peak - built,
@@ -130,7 +133,8 @@ def main(argv=None):
             sys.exit(f"{mode} failed:\n{done.stderr[-3000:]}")
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         r = results[-1]
-        print(f"{r['mode']:>5}: {r['seconds_per_step']:.2f} s/step, CPU/wall {r['cpu_over_wall']:.2f}, "
+        print(f"{r['mode']:>5}: {r['seconds_per_step']:.2f} s/step ({r['cpu_seconds_per_step']:.2f} "
+              f"CPU s), CPU/wall {r['cpu_over_wall']:.2f}, "
               f"peak RSS {r['peak_rss_mb']:.0f} MB (+{r['training_overhead_mb']:.0f} MB over the "
               f"built model), {r['trainable_parameters'] / 1e6:.2f} M trainable", flush=True)
     report = {"arch": args.arch, "threads": args.threads, "batch": args.batch,

@@ -555,7 +555,7 @@ def _by_group(
     names = sorted(groups, key=_natural_key)
     names = [names[k] for k in rng.permutation(len(names))]
     names.sort(key=lambda g: -len(groups[g]))  # stable: random order among equal sizes
-    targets = {"test": ratios[2], "valid": ratios[1], "train": ratios[0]}
+    targets = {"train": ratios[0], "test": ratios[2], "valid": ratios[1]}  # ties: in this order
     counts = {part: 0 for part in targets}
     parts: Dict[str, List[str]] = {part: [] for part in targets}
     total = float(len(ids))

@@ -350,6 +350,12 @@ def run_finetune(hparams_file, run_opts, overrides, hparams, script=None) -> Dic
     rows = read_manifest(hparams["manifest_file"])
     hparams = with_corpus_defaults(hparams, rows)
     labels = hparams["labels"]
+    unknown = sorted({row["label"] for row in rows} - set(labels))
+    if unknown:
+        raise FineTuneError(
+            f"labels {unknown} of {hparams['manifest_file']} are not in labels {labels}; "
+            "add them to --labels (or leave labels null: every label found)"
+        )
     encoder = label_encoder(labels)
     folds = make_folds(hparams["protocol"], rows, **hparams["fold_options"])
     if len(folds) != 1:
