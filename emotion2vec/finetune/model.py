@@ -50,8 +50,9 @@ def load_backbone(source: PathLike, trust: bool = False) -> Tuple[Emotion2vecMod
     backbone : Emotion2vecModel
         ``num_labels=0``, ``build_decoder=False``, weights loaded strictly.
     info : dict
-        ``family``, ``source`` (provenance) and ``dropped`` (the prefixes
-        left out, e.g. ``["head"]``), ``dropped_labels`` (the official head's).
+        ``family``, ``provenance`` (what the source says it was made from),
+        ``dropped`` (the prefixes left out, e.g. ``["head"]``) and
+        ``dropped_labels`` (the official head's).
 
     Example
     -------
@@ -79,7 +80,7 @@ def load_backbone(source: PathLike, trust: bool = False) -> Tuple[Emotion2vecMod
             "upstream %s: its classification head (%s) is replaced by a new head for your labels",
             source, ", ".join(read.labels) or f"{read.config.num_labels} outputs",
         )
-    info = {"family": read.family, "source": read.source, "dropped": dropped,
+    info = {"family": read.family, "provenance": read.source, "dropped": dropped,
             "dropped_labels": list(read.labels)}
     return backbone, info
 
