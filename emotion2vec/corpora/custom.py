@@ -16,9 +16,11 @@ Any label set (labels are kept as written, Unicode NFC-normalised, so a
 folder ``über`` named on macOS matches one named on Linux), any sample rate
 and channel count (:mod:`emotion2vec.audio` downmixes and resamples when the
 audio is read; the files stay where they are). Hidden and AppleDouble
-entries (``._x.wav``, ``__MACOSX/``) are ignored; unreadable, empty and too
-short files, rows without a label and duplicate IDs are reported and
-skipped (the marker file lists every skip), never fatal.
+entries (``._x.wav``, ``__MACOSX/``) are ignored; unreadable and too short
+files, rows without a label and duplicate IDs are reported and skipped (the
+marker file lists every skip), never fatal; 0-byte files in a folder are
+skipped with a warning when the folder is listed
+(:func:`emotion2vec.audio.find_audio_files`).
 
 The manifest ``OUT/custom.csv`` has the standard columns plus ``split``
 (empty when not given). The corpus registers no class list (the labels
