@@ -281,7 +281,8 @@ def run_prepare(args) -> int:
 
 
 def _configure_export(p):
-    p.add_argument("results_dir", help="a downstream recipe's output folder (with run.json)")
+    p.add_argument("results_dir",
+                   help="a recipe's output folder (downstream: run.json; fine-tuning: finetune.json)")
     p.add_argument("out_dir", help="classifier folder to write")
     p.add_argument("--fold", default=None,
                    help="fold whose head to export (default: best validation WA)")
@@ -291,17 +292,26 @@ def _configure_export(p):
 
 
 @subcommand(
-    "export", "write a trained downstream head and its upstream into one classifier folder",
+    "export", "write a trained head and its (fine-tuned) upstream into one classifier folder",
     _configure_export,
 )
 def run_export(args) -> int:
-    """Runs ``emotion2vec export``."""
-    from emotion2vec.downstream.export import export_downstream
+    """Runs ``emotion2vec export`` (a downstream run, or a fine-tuning run:
+    its ``finetune.json``)."""
+    from emotion2vec.downstream.export import ExportError, export_downstream
+    from emotion2vec.finetune.export import export_finetuned, is_finetune_results
 
-    out = export_downstream(
-        args.results_dir, args.out_dir, fold=args.fold, overwrite=args.overwrite,
-        verify=not args.no_verify,
-    )
+    if is_finetune_results(args.results_dir):
+        if args.fold is not None:
+            raise ExportError(f"{args.results_dir} is a fine-tuning run (one split): no --fold")
+        out = export_finetuned(
+            args.results_dir, args.out_dir, overwrite=args.overwrite, verify=not args.no_verify
+        )
+    else:
+        out = export_downstream(
+            args.results_dir, args.out_dir, fold=args.fold, overwrite=args.overwrite,
+            verify=not args.no_verify,
+        )
     print(f"wrote {out}")
     return 0
 

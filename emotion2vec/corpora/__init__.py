@@ -220,6 +220,7 @@ def prepare_corpus(name: str, src_dir: PathLike, out_dir: PathLike, **kwargs) ->
 from emotion2vec.corpora import (  # noqa: E402,F401
     aesdd,
     cafe,
+    custom,
     emodb,
     emovo,
     iemocap,

@@ -17,7 +17,11 @@ cross-entropy. It follows the official IEMOCAP downstream recipe:
 
 hparams read: ``train_logger`` (a FileTrainLogger instance),
 ``epoch_counter`` and optionally ``lr_scheduler``, ``label_smoothing``
-(0.0) and ``select_metric`` (``WA``).
+(0.0) and ``select_metric`` (``WA``). A ``class_weights`` tensor set on the
+Brain weights the training loss per class.
+
+:class:`emotion2vec.finetune.brain.FineTuneBrain` extends it to waveforms
+(a backbone trained with the head).
 
 Authors
  * emotion2vec-sb contributors
@@ -217,16 +221,32 @@ class EmotionBrain(sb.Brain):
         lengths = relative_to_steps(rel_lens, x.shape[1])
         if stage == sb.Stage.TEST:
             logits, embedding = self.modules.head(x, lengths, return_embedding=True)
-            self._embeddings.append(embedding.detach().float().cpu())
+            self.keep_embedding(embedding)
             return logits
         return self.modules.head(x, lengths)
 
+    def keep_embedding(self, embedding: torch.Tensor) -> None:
+        """Keeps a test batch's head representations for :attr:`test_result`.
+
+        Arguments
+        ---------
+        embedding : torch.Tensor
+            ``[batch, dim]`` (what the head's output layer receives).
+        """
+        self._embeddings.append(embedding.detach().float().cpu())
+
     def compute_objectives(self, predictions, batch, stage):
-        """Cross-entropy; also records targets and probabilities."""
+        """Cross-entropy (class-weighted in training when :attr:`class_weights`
+        is set); also records targets and probabilities."""
         targets = batch.label_id.data.view(-1).to(predictions.device)
         smoothing = float(getattr(self.hparams, "label_smoothing", 0.0) or 0.0)
         logits = predictions.float()
-        loss = torch.nn.functional.cross_entropy(logits, targets, label_smoothing=smoothing)
+        weights = getattr(self, "class_weights", None) if stage == sb.Stage.TRAIN else None
+        if weights is not None:
+            weights = weights.to(logits.device)
+        loss = torch.nn.functional.cross_entropy(
+            logits, targets, weight=weights, label_smoothing=smoothing
+        )
         self._ids.extend(batch.id)
         self._targets.append(targets.detach().cpu())
         self._probs.append(torch.softmax(logits.detach(), dim=-1).cpu())
@@ -298,7 +318,18 @@ class EmotionBrain(sb.Brain):
         self._best_rank = rank
         return True
 
-    def _stage_report(self, loss) -> Dict[str, float]:
+    def stage_report(self, loss) -> Dict[str, float]:
+        """WA, UA, WF1 (fractions) and the loss of the stage's predictions.
+
+        Arguments
+        ---------
+        loss : float
+            Average loss of the stage.
+
+        Returns
+        -------
+        dict
+        """
         targets = torch.cat(self._targets).numpy()
         probs = torch.cat(self._probs).numpy()
         report = classification_report(
@@ -309,7 +340,7 @@ class EmotionBrain(sb.Brain):
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         """Logs WA/UA/WF1, steps the scheduler, keeps the best checkpoint."""
-        stats = self._stage_report(stage_loss)
+        stats = self.stage_report(stage_loss)
         shown = {
             k: (round(v * 100, 2) if k in self.PERCENT_METRICS else round(v, 4))
             for k, v in stats.items()

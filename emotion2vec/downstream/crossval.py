@@ -83,7 +83,9 @@ PROTOCOL_NAMES = {
     "random_kfold": "random",
     "predefined": "predefined split",
     "fixed_folds": "fixed-group",
+    "holdout": "holdout",
 }
+SINGLE_SPLIT_PROTOCOLS = ("predefined", "holdout")
 
 
 class CrossValError(ValueError):
@@ -177,7 +179,7 @@ def describe_protocol(protocol: str, options: Mapping[str, Any], num_folds: int)
     'leave-one-session-out 5-fold*'
     """
     name = PROTOCOL_NAMES.get(protocol, protocol)
-    text = name if protocol == "predefined" else f"{name} {num_folds}-fold"
+    text = name if protocol in SINGLE_SPLIT_PROTOCOLS else f"{name} {num_folds}-fold"
     return text + ("*" if options.get("valid_is_test") else "")
 
 

@@ -16,6 +16,9 @@ objects holding sorted utterance IDs:
 * ``fixed_folds`` (:func:`fixed_folds`): fixed groups of a column's values
   (EmoBox's speaker-independent folds, stated in the corpus registration);
   fold k tests on group k, valid = a random ``valid_ratio`` of the others.
+* ``holdout`` (:func:`holdout_split`): one train/valid/test split of any
+  corpus: the split given in a column, else speaker-disjoint when every row
+  has a speaker, else stratified by label (``ratios`` of the utterances).
 
 ``valid_is_test=True`` gives the paper's "*" variant: valid = test and
 the whole non-test pool trains. Every fold checks itself on creation (ID
@@ -621,12 +624,228 @@ def predefined_split(
     return [Fold("predefined", parts["train"], parts["valid"], parts["test"])]
 
 
+HOLDOUT_MODES = ("auto", "given", "speaker", "label", "random")
+
+
+def _split_counts(n: int, ratios: Sequence[float]) -> Tuple[int, int]:
+    """Test and valid counts of ``n`` items (at least one each when n >= 3)."""
+    n_test = int(round(ratios[2] * n))
+    n_valid = int(round(ratios[1] * n))
+    if n >= 3:
+        n_test = max(1, n_test) if ratios[2] > 0 else 0
+        n_valid = max(1, n_valid) if ratios[1] > 0 else 0
+    while n_test + n_valid >= n and (n_test or n_valid):  # keep one for training
+        if n_valid >= n_test and n_valid:
+            n_valid -= 1
+        else:
+            n_test -= 1
+    return n_test, n_valid
+
+
+def _check_ratios(ratios) -> Tuple[float, float, float]:
+    try:
+        values = tuple(float(r) for r in ratios)
+    except (TypeError, ValueError):
+        raise FoldError(f"ratios must be three numbers (train, valid, test), got {ratios!r}") from None
+    if len(values) != 3 or min(values) < 0 or values[0] <= 0 or values[2] <= 0:
+        raise FoldError(
+            f"ratios must be three non-negative numbers (train, valid, test) with "
+            f"train and test > 0, got {ratios!r}"
+        )
+    total = sum(values)
+    return tuple(v / total for v in values)
+
+
+def _stratified(
+    ids: Sequence[str], label_of: Mapping[str, str], ratios, rng: np.random.Generator
+) -> Dict[str, List[str]]:
+    parts: Dict[str, List[str]] = {"train": [], "valid": [], "test": []}
+    for label in sorted({label_of[i] for i in ids}):
+        members = sorted(i for i in ids if label_of[i] == label)
+        order = [members[k] for k in rng.permutation(len(members))]
+        n_test, n_valid = _split_counts(len(order), ratios)
+        parts["test"] += order[:n_test]
+        parts["valid"] += order[n_test : n_test + n_valid]
+        parts["train"] += order[n_test + n_valid :]
+    return parts
+
+
+def _random(ids: Sequence[str], ratios, rng: np.random.Generator) -> Dict[str, List[str]]:
+    order = [ids[k] for k in rng.permutation(len(ids))]
+    n_test, n_valid = _split_counts(len(order), ratios)
+    return {
+        "test": order[:n_test],
+        "valid": order[n_test : n_test + n_valid],
+        "train": order[n_test + n_valid :],
+    }
+
+
+def _by_group(
+    ids: Sequence[str], group_of: Mapping[str, str], ratios, rng: np.random.Generator
+) -> Dict[str, List[str]]:
+    """Whole groups to test / valid / train, each to the part furthest below
+    its share of the utterances (biggest groups first, ties in random order);
+    an empty part is always furthest below, so 3 groups fill the 3 parts."""
+    groups: Dict[str, List[str]] = {}
+    for i in ids:
+        groups.setdefault(group_of[i], []).append(i)
+    names = sorted(groups, key=_natural_key)
+    names = [names[k] for k in rng.permutation(len(names))]
+    names.sort(key=lambda g: -len(groups[g]))  # stable: random order among equal sizes
+    targets = {"train": ratios[0], "test": ratios[2], "valid": ratios[1]}  # ties: in this order
+    counts = {part: 0 for part in targets}
+    parts: Dict[str, List[str]] = {part: [] for part in targets}
+    total = float(len(ids))
+    for name in names:
+        wanted = [p for p in targets if targets[p] > 0]
+        part = max(wanted, key=lambda p: 1.0 - counts[p] / (targets[p] * total))
+        parts[part] += groups[name]
+        counts[part] += len(groups[name])
+    return parts
+
+
+def holdout_split(
+    rows: Rows,
+    ratios: Sequence[float] = (0.8, 0.1, 0.1),
+    split_by: str = "auto",
+    seed: int = 42,
+    split_column: str = "split",
+    group_column: str = "speaker",
+    label_column: str = "label",
+) -> List[Fold]:
+    """One train/valid/test holdout of any labelled corpus.
+
+    ``split_by``:
+
+    * ``given``: the split in ``split_column`` (train / valid / test, with
+      :func:`predefined_split`'s aliases); rows without a validation part
+      get one from train, speaker-disjoint when every row has a speaker,
+      else stratified by label, sized ``ratios[1] / (ratios[0] + ratios[1])``;
+    * ``speaker``: whole speakers (``group_column``) go to test, valid and
+      train (at least 3 speakers), so no speaker is in two parts; the parts
+      hold about ``ratios`` of the utterances (a speaker is not split, so
+      the shares are approximate; labels are not balanced);
+    * ``label``: stratified by label: each class is cut by ``ratios`` (a
+      class of 3 or more utterances has at least one in valid and in test);
+    * ``random``: the utterances shuffled and cut by ``ratios``;
+    * ``auto``: ``given`` when every row has a split value, else
+      ``speaker`` when every row has a speaker and there are at least 3,
+      else ``label`` when every row has a label, else ``random``.
+
+    Arguments
+    ---------
+    rows : sequence of mapping
+        Manifest rows (``ID`` and the columns the mode needs).
+    ratios : sequence of float
+        Train, valid and test shares (normalised to sum to 1).
+    split_by : str
+        ``auto``, ``given``, ``speaker``, ``label`` or ``random``.
+    seed : int
+        Seed of every random choice.
+    split_column, group_column, label_column : str
+        Columns holding the given split, the speaker and the label.
+
+    Returns
+    -------
+    list of Fold
+        One fold named ``holdout_<mode>`` (the mode actually used).
+
+    Example
+    -------
+    >>> rows = [dict(ID=f"u{i:02d}", label="ab"[i % 2], speaker=f"s{i % 5}") for i in range(20)]
+    >>> fold = holdout_split(rows)[0]
+    >>> fold.name, fold.sizes()
+    ('holdout_speaker', (12, 4, 4))
+    >>> holdout_split(rows, split_by="label")[0].sizes()
+    (16, 2, 2)
+    """
+    if split_by not in HOLDOUT_MODES:
+        raise FoldError(f"unknown split_by={split_by!r}; use one of {', '.join(HOLDOUT_MODES)}")
+    ratios = _check_ratios(ratios)
+    ids = _ids(rows)
+
+    def filled(column):
+        return all(row.get(column) not in (None, "") for row in rows)
+
+    mode = split_by
+    if mode == "auto":
+        speakers = {row[group_column] for row in rows} if filled(group_column) else set()
+        if filled(split_column):
+            mode = "given"
+        elif len(speakers) >= 3:
+            mode = "speaker"
+        else:
+            mode = "label" if filled(label_column) else "random"
+    rng = np.random.default_rng(seed)
+    if mode == "given":
+        parts = _given_parts(rows, split_column)
+        if not parts["valid"]:
+            parts["train"], parts["valid"] = _carve_valid(
+                rows, parts["train"], ratios[1] / (ratios[0] + ratios[1]), rng,
+                group_column if filled(group_column) else None,
+                label_column if filled(label_column) else None,
+            )
+    elif mode == "speaker":
+        speaker_of = _column(rows, group_column)
+        if len(set(speaker_of.values())) < 3:
+            raise FoldError(
+                f"split_by='speaker' needs at least 3 speakers, found "
+                f"{sorted(set(speaker_of.values()))}; use split_by='label'"
+            )
+        parts = _by_group(ids, speaker_of, ratios, rng)
+    elif mode == "label":
+        parts = _stratified(ids, _column(rows, label_column), ratios, rng)
+    else:
+        parts = _random(ids, ratios, rng)
+    if not parts["valid"]:
+        raise FoldError(
+            f"holdout ({mode}): no utterance left for validation ({len(ids)} in all); "
+            "give more data or a larger valid ratio"
+        )
+    fold = Fold(f"holdout_{mode}", parts["train"], parts["valid"], parts["test"])
+    if mode == "speaker":
+        fold.check_groups(_column(rows, group_column), group_column, include_valid=True)
+    return [fold]
+
+
+def _given_parts(rows: Rows, column: str) -> Dict[str, List[str]]:
+    split_of = _column(rows, column)
+    parts: Dict[str, List[str]] = {"train": [], "valid": [], "test": []}
+    for utt in sorted(split_of):
+        value = split_of[utt].strip().lower()
+        if value not in _SPLIT_ALIASES:
+            raise FoldError(
+                f"row {utt!r}: unknown {column} value {split_of[utt]!r} "
+                "(use train, valid or test)"
+            )
+        parts[_SPLIT_ALIASES[value]].append(utt)
+    for part in ("train", "test"):
+        if not parts[part]:
+            raise FoldError(f"the given {column!r} column has no {part} rows")
+    return parts
+
+
+def _carve_valid(rows, pool, share, rng, group_column, label_column):
+    """Validation out of the given training rows: by speaker when there are
+    at least 2, else stratified by label, else at random."""
+    members = set(pool)
+    sub = [row for row in rows if row["ID"] in members]
+    if group_column and len({row[group_column] for row in sub}) >= 2:
+        parts = _by_group(sorted(pool), _column(sub, group_column), (1.0 - share, share, 0.0), rng)
+    elif label_column:
+        parts = _stratified(sorted(pool), _column(sub, label_column), (1.0 - share, share, 0.0), rng)
+    else:
+        parts = _random(sorted(pool), (1.0 - share, share, 0.0), rng)
+    return parts["train"], parts["valid"]
+
+
 PROTOCOLS: Dict[str, Callable[..., List[Fold]]] = {
     "loso_session": leave_one_session_out,
     "loso_speaker": leave_one_speaker_out,
     "random_kfold": random_kfold,
     "predefined": predefined_split,
     "fixed_folds": fixed_folds,
+    "holdout": holdout_split,
 }
 """Protocol name -> fold generator."""
 
@@ -637,8 +856,8 @@ def make_folds(protocol: str, rows: Rows, **kwargs) -> List[Fold]:
     Arguments
     ---------
     protocol : str
-        ``loso_session``, ``loso_speaker``, ``random_kfold``, ``predefined``
-        or ``fixed_folds``.
+        ``loso_session``, ``loso_speaker``, ``random_kfold``, ``predefined``,
+        ``fixed_folds`` or ``holdout``.
     rows : sequence of mapping
         Manifest rows.
     **kwargs
@@ -656,7 +875,7 @@ def make_folds(protocol: str, rows: Rows, **kwargs) -> List[Fold]:
     >>> make_folds("loso", rows)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown protocol 'loso'; use one of: ...loso_session, loso_speaker, ...
+    ValueError: unknown protocol 'loso'; use one of: fixed_folds, holdout, loso_session, ...
     """
     if protocol not in PROTOCOLS:
         raise ValueError(

@@ -91,7 +91,64 @@ def main(argv: Optional[List[str]] = None, script: Optional[str] = None) -> Dict
 
 
 def _run(argv: Optional[List[str]], script: Optional[str]) -> Dict[str, Any]:
-    hparams_file, run_opts, overrides, hparams = load_recipe(argv)
+    return run_recipe(*load_recipe(argv), script=script)
+
+
+def run_recipe(
+    hparams_file: str, run_opts, overrides: str, hparams: Dict[str, Any],
+    script: Optional[str] = None,
+) -> Dict[str, Any]:
+    """Runs a loaded downstream recipe (what :func:`main` does after
+    :func:`load_recipe`): experiment folder, preparation, cross-validation.
+
+    Arguments
+    ---------
+    hparams_file : str
+        The hparams file given.
+    run_opts : RunOptions
+        SpeechBrain run options.
+    overrides : str
+        Command-line overrides.
+    hparams : dict
+        The loaded recipe.
+    script : str, optional
+        The recipe's ``train.py`` (copied into the experiment folder).
+
+    Returns
+    -------
+    dict
+        The cross-validation summary.
+    """
+    start_experiment(hparams_file, overrides, hparams, script)
+    return run_crossval(hparams, run_opts)
+
+
+def start_experiment(
+    hparams_file: str, overrides: str, hparams: Dict[str, Any], script: Optional[str] = None
+) -> Path:
+    """The experiment folder and the corpus manifest, as every recipe starts.
+
+    Creates ``output_folder`` (SpeechBrain's logs), writes the whole recipe
+    as run (``hyperparams.yaml``) and a copy of ``script``, then prepares
+    ``corpus`` from ``data_folder`` into ``prep_folder`` on the main process
+    (unless ``skip_prep``).
+
+    Arguments
+    ---------
+    hparams_file : str
+        The hparams file given.
+    overrides : str
+        Command-line overrides.
+    hparams : dict
+        The loaded recipe.
+    script : str, optional
+        The recipe's ``train.py``.
+
+    Returns
+    -------
+    Path
+        The output folder.
+    """
     out = Path(hparams["output_folder"])
     sb.create_experiment_directory(experiment_directory=str(out))
     if if_main_process():
@@ -107,4 +164,4 @@ def _run(argv: Optional[List[str]], script: Optional[str]) -> Dict[str, Any]:
                 "out_dir": hparams["prep_folder"],
             },
         )
-    return run_crossval(hparams, run_opts)
+    return out

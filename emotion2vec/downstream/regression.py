@@ -171,7 +171,7 @@ class RegressionBrain(EmotionBrain):
         self._probs.append(preds.detach().cpu())
         return loss
 
-    def _stage_report(self, loss) -> Dict[str, float]:
+    def stage_report(self, loss) -> Dict[str, float]:
         targets = torch.cat(self._targets).numpy()
         preds = torch.cat(self._probs).numpy()
         report = regression_report(targets, preds, threshold=self._options()["binarize_at"])
