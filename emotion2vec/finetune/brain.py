@@ -40,6 +40,7 @@ import speechbrain as sb
 import torch
 from speechbrain.utils.distributed import if_main_process
 
+from emotion2vec.distributed import fix_batch_sampler_wrapper
 from emotion2vec.downstream.brain import METRICS, EmotionBrain
 from emotion2vec.finetune.freezing import param_groups
 from emotion2vec.pretrain.data import mix_seed
@@ -95,6 +96,11 @@ class FineTuneBrain(EmotionBrain):
             self.keep_embedding(embedding)
             return logits
         return self.modules.model(wavs, wav_lens)
+
+    def _train_loader_specifics(self, dataset, loader_kwargs):
+        """SpeechBrain's DDP sampler set-up, with the batch-sampler wrapper
+        fixed (:func:`emotion2vec.distributed.fix_batch_sampler_wrapper`)."""
+        return fix_batch_sampler_wrapper(super()._train_loader_specifics(dataset, loader_kwargs))
 
     def init_optimizers(self):
         """AdamW over the head / backbone groups and the per-update schedule."""

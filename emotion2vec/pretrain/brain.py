@@ -44,10 +44,10 @@ from pathlib import Path
 
 import speechbrain as sb
 import torch
-from speechbrain.dataio.sampler import DistributedSamplerWrapper
 from speechbrain.utils.distributed import if_main_process
 
 from emotion2vec.checkpoints.results import MODEL_CONFIG_FILE
+from emotion2vec.distributed import fix_batch_sampler_wrapper
 from emotion2vec.pretrain.data import mix_seed
 from emotion2vec.pretrain.ema import unwrap_module
 from emotion2vec.pretrain.initialization import initialize_model
@@ -166,27 +166,6 @@ class UpdateStats:
         }
 
 
-class DistributedBatchSamplerWrapper(DistributedSamplerWrapper):
-    """SpeechBrain's ``DistributedSamplerWrapper`` around a batch sampler,
-    fixed for a rank that gets exactly one batch in an epoch: there
-    ``operator.itemgetter`` returns that batch itself instead of a 1-tuple,
-    and the loader then takes each of its item indices for a batch
-    (``TypeError: 'int' object is not iterable``).
-
-    Example
-    -------
-    >>> batches = [[0, 1], [2]]
-    >>> list(DistributedBatchSamplerWrapper(batches, num_replicas=2, rank=0, shuffle=False))
-    [[0, 1]]
-    >>> list(DistributedSamplerWrapper(batches, num_replicas=2, rank=0, shuffle=False))
-    [0, 1]
-    """
-
-    def __iter__(self):
-        batches = list(self.sampler)
-        return iter([batches[i] for i in torch.utils.data.DistributedSampler.__iter__(self)])
-
-
 class Emotion2vecPretrainBrain(sb.Brain):
     """Brain of emotion2vec / data2vec 2.0 pre-training.
 
@@ -275,12 +254,8 @@ class Emotion2vecPretrainBrain(sb.Brain):
 
     def _train_loader_specifics(self, dataset, loader_kwargs):
         """SpeechBrain's DDP sampler set-up, with the batch-sampler wrapper
-        fixed (:class:`DistributedBatchSamplerWrapper`; same batches)."""
-        loader_kwargs = super()._train_loader_specifics(dataset, loader_kwargs)
-        wrapper = loader_kwargs.get("batch_sampler")
-        if type(wrapper) is DistributedSamplerWrapper:
-            wrapper.__class__ = DistributedBatchSamplerWrapper
-        return loader_kwargs
+        fixed (:func:`emotion2vec.distributed.fix_batch_sampler_wrapper`)."""
+        return fix_batch_sampler_wrapper(super()._train_loader_specifics(dataset, loader_kwargs))
 
     def init_optimizers(self):
         """Adam with decay / no-decay groups and the warm-up + cosine
