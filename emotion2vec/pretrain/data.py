@@ -40,7 +40,11 @@ from torch.utils.data import Dataset, Sampler
 
 from emotion2vec.audio import SAMPLE_RATE, AudioError, read_audio
 from emotion2vec.corpora.manifest import read_manifest as read_csv_manifest
-from emotion2vec.pretrain.masking import compute_block_mask_1d, crop_mask
+from emotion2vec.pretrain.masking import (
+    compute_block_mask_1d,
+    crop_mask,
+    shortest_trainable_frames,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -455,6 +459,94 @@ class PretrainBatchSampler(Sampler):
 
     def __len__(self) -> int:
         return self._num_batches
+
+
+def shortest_trainable_duration(
+    frame_count: Callable[[int], int], mask_prob: float, sample_rate: int = SAMPLE_RATE
+) -> float:
+    """Shortest file (seconds) whose masks hold a masked and a kept frame.
+
+    Files below it cannot train: under the CNN's receptive field they give
+    no frame at all (an error mid-epoch), and with too few frames nothing
+    is masked (no loss). The recipe raises ``min_duration`` to this floor.
+
+    Arguments
+    ---------
+    frame_count : callable
+        Samples -> frames of the model (``count_frames`` with its config).
+    mask_prob : float
+        Fraction of frames masked.
+    sample_rate : int
+        Samples per second.
+
+    Returns
+    -------
+    float
+
+    Example
+    -------
+    >>> from emotion2vec.model.emotion2vec import count_frames
+    >>> shortest_trainable_duration(count_frames, 0.5)  # 720 samples: 2 frames
+    0.045
+    """
+    frames = shortest_trainable_frames(mask_prob)
+    samples = 1
+    while frame_count(samples) < frames:
+        samples *= 2
+    low = samples // 2 + 1 if samples > 1 else 1
+    while low < samples:  # frame_count is non-decreasing: bisect the first
+        middle = (low + samples) // 2
+        if frame_count(middle) >= frames:
+            samples = middle
+        else:
+            low = middle + 1
+    return samples / sample_rate
+
+
+def batch_audio_summary(sampler: "PretrainBatchSampler", sizes: Sequence[int]) -> dict:
+    """How much of the audio one epoch of ``sampler`` feeds the model.
+
+    Every item of a batch is cropped to ``max_sample_size`` and to the
+    batch's shortest item (:class:`CropCollate`): what is cut never
+    reaches the model. Sorted packing keeps that cut small; this measures
+    it on the real lengths.
+
+    Arguments
+    ---------
+    sampler : PretrainBatchSampler
+        The training batches (epoch 0).
+    sizes : sequence of int
+        Uncropped length of every item (samples), as the dataset's ``sizes``.
+
+    Returns
+    -------
+    dict
+        ``batches``, ``hours`` (files), ``hours_after_max_crop``,
+        ``hours_used`` (after both crops), ``max_crop_share`` and
+        ``shortest_crop_share`` (fractions of the files' hours).
+
+    Example
+    -------
+    >>> class Sizes:
+    ...     sizes = [16000, 32000, 48000, 16000]
+    ...     def set_epoch(self, epoch): pass
+    >>> sampler = PretrainBatchSampler(Sizes(), 64000, shuffle=False)
+    >>> summary = batch_audio_summary(sampler, Sizes.sizes)
+    >>> summary["batches"], round(summary["shortest_crop_share"], 3)
+    (3, 0.143)
+    """
+    capped = sampler.sizes
+    used = sum(min(capped[i] for i in batch) * len(batch) for batch in sampler._make_batches(0))
+    total = sum(int(s) for s in sizes)
+    hours = 3600.0 * SAMPLE_RATE
+    return {
+        "batches": len(sampler),
+        "hours": total / hours,
+        "hours_after_max_crop": sum(capped) / hours,
+        "hours_used": used / hours,
+        "max_crop_share": (total - sum(capped)) / total if total else 0.0,
+        "shortest_crop_share": (sum(capped) - used) / total if total else 0.0,
+    }
 
 
 def duration_summary(rows: Sequence[dict]) -> str:

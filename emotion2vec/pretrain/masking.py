@@ -116,6 +116,43 @@ def compute_block_mask_1d(
     return mask
 
 
+def shortest_trainable_frames(mask_prob: float) -> int:
+    """Fewest frames whose masks hold a masked frame and a kept one.
+
+    :func:`compute_block_mask_1d` masks exactly ``int(T * mask_prob)`` of
+    ``T`` frames: an utterance with fewer frames than this has no masked
+    frame (no frame loss, no utterance target) or no kept frame (nothing
+    for the student to read).
+
+    Arguments
+    ---------
+    mask_prob : float
+        Fraction of frames masked, in [0, 1) (0: only a kept frame is needed).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        ``mask_prob`` outside [0, 1): every frame would be masked.
+
+    Example
+    -------
+    >>> shortest_trainable_frames(0.5), shortest_trainable_frames(0.65), shortest_trainable_frames(0.0)
+    (2, 2, 1)
+    >>> shortest_trainable_frames(0.3)
+    4
+    """
+    if not 0.0 <= mask_prob < 1.0:
+        raise ValueError(f"mask_prob must be in [0, 1) to keep a frame, got {mask_prob}")
+    frames = 1
+    while (mask_prob > 0 and int(frames * mask_prob) < 1) or frames - int(frames * mask_prob) < 1:
+        frames += 1
+    return frames
+
+
 def crop_mask(mask: torch.Tensor, start: int, length: int) -> torch.Tensor:
     """Crops a mask along time, like the audio crop of the batch.
 

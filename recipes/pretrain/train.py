@@ -35,9 +35,11 @@ from emotion2vec.pretrain.data import (
     CropCollate,
     PretrainBatchSampler,
     PretrainDataset,
+    batch_audio_summary,
     check_loader_options,
     duration_summary,
     read_manifest,
+    shortest_trainable_duration,
 )
 from emotion2vec.pretrain.corpora import hours_table, prepare_pretrain_corpora
 from emotion2vec.pretrain.manifest import build_pretrain_manifest
@@ -46,11 +48,27 @@ from emotion2vec.recipe_hparams import RecipeKeyError, load_recipe_hparams, save
 logger = logging.getLogger(__name__)
 
 
+def effective_min_duration(hparams):
+    """``min_duration``, raised to the shortest file that can train (a
+    masked and a kept frame; 45 ms for the released CNN at mask_prob 0.5)."""
+    frame_count = functools.partial(count_frames, config=hparams["model"].config)
+    floor = shortest_trainable_duration(frame_count, hparams["mask_prob"])
+    asked = hparams["min_duration"]
+    if asked is None or asked < floor:
+        logger.info(
+            "min_duration %s raised to %g s: shorter files give the model no masked "
+            "and kept frame", asked, floor,
+        )
+        return floor
+    return asked
+
+
 def prepare_manifests(hparams):
     """Prepares the listed corpora (``pretrain_corpora``) from their folders,
     then writes the training (and optional validation) manifests from them
     and the plain ``train_sources``; the per-corpus hours table goes to the
     log, stdout and ``hours_table``."""
+    min_duration = effective_min_duration(hparams)
     corpora = list(hparams["pretrain_corpora"] or [])
     prepared = {}
     if corpora:
@@ -64,7 +82,7 @@ def prepare_manifests(hparams):
         prepared = prepare_pretrain_corpora(
             corpora, folders, hparams["corpora_folder"], hparams["pretrain_corpus_options"]
         )
-        table = hours_table(prepared, hparams["min_duration"])
+        table = hours_table(prepared, min_duration)
         print(table)
         logger.info("pre-training corpora:\n%s", table)
         Path(hparams["hours_table"]).parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +99,7 @@ def prepare_manifests(hparams):
     for sources, out_csv in jobs:
         summary = build_pretrain_manifest(
             sources, out_csv,
-            min_duration=hparams["min_duration"],
+            min_duration=min_duration,
             max_duration=hparams["max_duration"],
         )
         logger.info("%s: %s", out_csv, {k: v for k, v in summary.items() if k != "failures"})
@@ -106,6 +124,14 @@ def dataio_prep(hparams):
         sampler = PretrainBatchSampler(
             dataset, hparams["max_batch_samples"], hparams["max_sample_size"],
             hparams["max_batch_size"], shuffle=shuffle, seed=hparams["seed"],
+        )
+        audio = batch_audio_summary(sampler, dataset.sizes)
+        logger.info(
+            "%s: %d batches per epoch feed the model %.2f h of %.2f h (cut: %.1f %% by the "
+            "%d-sample crop, %.1f %% by cropping each batch to its shortest file)",
+            csv_path, audio["batches"], audio["hours_used"], audio["hours"],
+            100 * audio["max_crop_share"], hparams["max_sample_size"] or 0,
+            100 * audio["shortest_crop_share"],
         )
         options = dict(loader_options, batch_sampler=sampler, collate_fn=collate)
         return dataset, sampler, options

@@ -471,7 +471,7 @@ def test_every_hparams_file_loads(tmp_path):
         "table11_alpha_0.yaml": {"cls_weight": 0.0},
         "table11_alpha_0p1.yaml": {"cls_weight": 0.1},
         "table11_alpha_10.yaml": {"cls_weight": 10.0},
-        "emo262.yaml": {"min_duration": 0.5, "train_sources": []},
+        "emo262.yaml": {"min_duration": None, "train_sources": []},
     }
     files = sorted(p.name for p in HPARAMS.glob("*.yaml"))
     assert set(expected) | {"emotion2vec_tiny.yaml", "table8_data2vec.yaml"} == set(files)
@@ -522,3 +522,68 @@ def test_global_utterance_loss_trains_a_model_without_tokens(tmp_path):
     brain.fit(brain.hparams.epoch_counter, dataset, train_loader_kwargs=options)
     lines = (tmp_path / "out" / "train_steps_log.txt").read_text().splitlines()
     assert lines and all("utterance_loss" in line for line in lines)
+
+
+def test_the_paper_architecture_trains_on_the_shortest_clips(tmp_path, caplog):
+    """Emo-262 keeps utterances of every length (min_duration null): the
+    released architecture and masking (mask_prob 0.5, blocks of 5, 8 clones)
+    train on clips of 45 ms to 0.6 s; files too short to hold a masked and
+    a kept frame are left out of the manifest instead of failing mid-epoch."""
+    from emotion2vec.pretrain.data import shortest_trainable_duration
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    rng = np.random.default_rng(11)
+    lengths = {"too_short_a": 300, "too_short_b": 700, "floor": 720, "tiny_a": 1200,
+               "tiny_b": 1700, "short_a": 8000, "short_b": 8800, "short_c": 9600}
+    for name, n in lengths.items():
+        soundfile.write(audio / f"{name}.wav", (0.1 * rng.standard_normal(n)).astype(np.float32), 16000)
+    overrides = {"data_folder": str(audio), "output_folder": str(tmp_path / "out"), "init_from": None,
+                 "min_duration": None, "max_batch_samples": 20000, "grad_accumulation_factor": 1,
+                 "number_of_epochs": 1, "num_workers": 0}
+    hparams = load_recipe_hparams(HPARAMS / "emotion2vec_base.yaml", overrides)
+    config = hparams["model"].config
+    assert (config.embed_dim, config.depth, hparams["clone_batch"]) == (768, 8, 8)
+    assert shortest_trainable_duration(functools.partial(count_frames, config=config), 0.5) == 0.045
+    train = load_train_module()
+    with caplog.at_level(logging.INFO):
+        train.prepare_manifests(hparams)
+        (dataset, sampler, options), _ = train.dataio_prep(hparams)
+    assert "min_duration None raised to 0.045 s" in caplog.text
+    assert "batches per epoch feed the model" in caplog.text
+    assert sorted(r["ID"].split("/")[-1] for r in dataset.rows) == sorted(
+        name for name, n in lengths.items() if n >= 720)
+    for batch in sampler:
+        mask = options["collate_fn"]([dataset[i] for i in batch]).mask
+        assert mask.shape[0] == 8 * len(batch) and mask.shape[1] >= 2
+        assert 0.25 <= mask.float().mean() <= 0.75
+    from emotion2vec.pretrain.brain import Emotion2vecPretrainBrain
+
+    brain = Emotion2vecPretrainBrain(
+        modules=hparams["modules"], opt_class=hparams["opt_class"], hparams=hparams,
+        run_opts={"noprogressbar": True}, checkpointer=hparams["checkpointer"],
+    )
+    brain.train_sampler = sampler
+    brain.fit(brain.hparams.epoch_counter, dataset, train_loader_kwargs=options)
+    assert brain.optimizer_step == len(sampler) >= 2
+    epoch_line = (tmp_path / "out" / "train_log.txt").read_text().splitlines()[-1]
+    loss = float(epoch_line.split("train loss: ")[1].split(",")[0])
+    assert np.isfinite(loss) and loss > 0, epoch_line
+
+
+def test_batch_audio_summary_counts_both_crops():
+    from emotion2vec.pretrain.data import batch_audio_summary
+
+    class Sizes:
+        sizes = [480000, 32000, 30000, 16000]
+
+        def set_epoch(self, epoch):
+            pass
+
+    sampler = PretrainBatchSampler(Sizes(), 400000, max_sample_size=320000, shuffle=False)
+    assert list(sampler) == [[0], [1, 2, 3]]
+    summary = batch_audio_summary(sampler, Sizes.sizes)
+    total = sum(Sizes.sizes)
+    assert summary["max_crop_share"] == pytest.approx(160000 / total)
+    assert summary["shortest_crop_share"] == pytest.approx((32000 + 30000 - 2 * 16000) / total)
+    assert summary["hours_used"] == pytest.approx((320000 + 3 * 16000) / 16000 / 3600)

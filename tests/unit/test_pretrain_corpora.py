@@ -40,10 +40,13 @@ def test_emo262_hparams_list_the_five_and_every_folder_is_an_override(tmp_path):
         "pretrain_corpora": ["iemocap", "meld"]})
     assert hparams["pretrain_corpora"] == ["iemocap", "meld"]
     assert hparams["iemocap_folder"] == f"{tmp_path}/IEMOCAP_full_release"
-    assert hparams["mead_folder"] is None and hparams["min_duration"] == 0.5
+    assert hparams["mead_folder"] is None and hparams["min_duration"] is None
     full = load_recipe_hparams(EMO262_YAML, {"data_folder": str(tmp_path), "init_from": None})
     assert full["pretrain_corpora"] == list(EMO262)
-    assert full["pretrain_corpus_options"]["iemocap"] == {"keep_all_utterances": True}
+    assert full["pretrain_corpus_options"]["iemocap"] == {"keep_all_utterances": False}
+    every = load_recipe_hparams(EMO262_YAML, {"data_folder": str(tmp_path), "init_from": None,
+                                              "iemocap_all_utterances": True})
+    assert every["pretrain_corpus_options"]["iemocap"] == {"keep_all_utterances": True}
 
 
 def test_iemocap_keep_all_utterances_keeps_every_code(tmp_path):

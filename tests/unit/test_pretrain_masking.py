@@ -170,3 +170,18 @@ def test_restore_is_differentiable():
     kept = torch.randn(1, 2, 3, requires_grad=True)
     restore_order(kept, keep, drop, torch.ones(1, 2, 3)).sum().backward()
     assert torch.equal(kept.grad, torch.ones(1, 2, 3))
+
+
+def test_shortest_trainable_frames_holds_a_masked_and_a_kept_frame():
+    from emotion2vec.pretrain.masking import shortest_trainable_frames
+
+    for prob in (0.0, 0.1, 0.3, 0.5, 0.65, 0.9):
+        frames = shortest_trainable_frames(prob)
+        mask = compute_block_mask_1d(frames, 4, prob, 5, 0.05)
+        assert (mask.sum(1) < frames).all()
+        if prob > 0:
+            assert (mask.sum(1) >= 1).all()
+            fewer = frames - 1
+            assert fewer == 0 or int(fewer * prob) == 0 or fewer - int(fewer * prob) == 0
+    with pytest.raises(ValueError, match="keep a frame"):
+        shortest_trainable_frames(1.0)
