@@ -127,7 +127,7 @@ def prepare_pretrain_corpora(
     out_dir: PathLike,
     options: Optional[Mapping[str, Mapping[str, Any]]] = None,
 ) -> Dict[str, Path]:
-    """Prepares each listed corpus into ``out_dir/<name>/``; returns name -> manifest.
+    """Prepares each listed corpus into ``out_dir/<name>[+options]/``; returns name -> manifest.
 
     Arguments
     ---------
@@ -160,9 +160,39 @@ def prepare_pretrain_corpora(
                 f"{name}: preparation option(s) {unknown} unknown here "
                 f"(its options: {', '.join(known)})"
             )
-        logger.info("pre-training corpus %s: preparing %s %s", name, folder, kwargs or "")
-        manifests[name] = prepare_corpus(name, folder, Path(out_dir) / name, **kwargs)
+        kwargs = {k: v for k, v in kwargs.items() if known.get(k, object()) != v}
+        target = Path(out_dir) / prepared_folder_name(name, kwargs)
+        logger.info("pre-training corpus %s: preparing %s %s into %s", name, folder,
+                    kwargs or "", target)
+        manifests[name] = prepare_corpus(name, folder, target, **kwargs)
     return manifests
+
+
+def prepared_folder_name(name: str, options: Mapping[str, Any]) -> str:
+    """The folder of a corpus prepared with non-default ``options``, so that
+    preparations with other options sit side by side (a prepared manifest
+    refuses to be rewritten with other options).
+
+    Arguments
+    ---------
+    name : str
+        Registry name.
+    options : mapping
+        The options that differ from the corpus defaults.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> prepared_folder_name("iemocap", {})
+    'iemocap'
+    >>> prepared_folder_name("mosei", {"include_unlabelled": True, "label_source": "csv"})
+    'mosei+include_unlabelled+label_source=csv'
+    """
+    parts = [key if value is True else f"{key}={value}" for key, value in sorted(options.items())]
+    return "+".join([name, *parts])
 
 
 def corpus_hours(csv_path: PathLike, min_duration: Optional[float]) -> Dict[str, Any]:

@@ -81,3 +81,18 @@ def test_prepared_corpora_and_folders_make_one_manifest_and_an_hours_table(tmp_p
     iemocap_rows = len(read_manifest(manifests["iemocap"]))
     assert summary["filtered_short"] == 1
     assert summary["count"] == iemocap_rows + 3 + 1
+
+
+def test_other_options_prepare_beside_not_over(tmp_path):
+    """Table 1's IEMOCAP (4 classes) and --iemocap_all_utterances sit side by
+    side in corpora_folder; a default given explicitly is the default folder."""
+    fake = make_fake_iemocap(tmp_path / "IEMOCAP")
+    folders = {"iemocap": fake.src_dir}
+    four = prepare_pretrain_corpora(["iemocap"], folders, tmp_path / "corpora")["iemocap"]
+    again = prepare_pretrain_corpora(["iemocap"], folders, tmp_path / "corpora",
+                                     {"iemocap": {"keep_all_utterances": False}})["iemocap"]
+    every = prepare_pretrain_corpora(["iemocap"], folders, tmp_path / "corpora",
+                                     {"iemocap": {"keep_all_utterances": True}})["iemocap"]
+    assert four == again and four.parent.name == "iemocap"
+    assert every.parent.name == "iemocap+keep_all_utterances"
+    assert len(read_manifest(every)) > len(read_manifest(four)) == 60
