@@ -195,25 +195,47 @@ def prepared_folder_name(name: str, options: Mapping[str, Any]) -> str:
     return "+".join([name, *parts])
 
 
+DATA2VEC2_MIN_DURATION = 2.0
+"""data2vec 2.0's LibriSpeech floor (``min_sample_size`` 32000 at 16 kHz):
+the hours table shows what it would drop, whatever ``min_duration`` is."""
+
+
 def corpus_hours(csv_path: PathLike, min_duration: Optional[float]) -> Dict[str, Any]:
     """Utterances and hours of a prepared manifest, kept / dropped by ``min_duration``.
+
+    Arguments
+    ---------
+    csv_path : str or path
+        Any CSV with ``ID`` and ``duration`` (seconds).
+    min_duration : float or None
+        Shortest kept file (None: keep all).
+
+    Returns
+    -------
+    dict
+        ``utterances``, ``hours``, ``kept``, ``kept_hours``, ``dropped``,
+        ``dropped_hours``, and ``under_2s`` / ``under_2s_hours`` (files
+        under :data:`DATA2VEC2_MIN_DURATION`).
 
     Example
     -------
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "x.csv"
     >>> _ = path.write_text("ID,wav,duration\\na,/a.wav,1.5\\nb,/b.wav,3600\\n")
-    >>> corpus_hours(path, 2.0)["dropped"], corpus_hours(path, 2.0)["kept_hours"]
-    (1, 1.0)
+    >>> row = corpus_hours(path, 0.5)
+    >>> row["dropped"], row["kept_hours"] > 1.0, row["under_2s"]
+    (0, True, 1)
     """
     durations = [float(r["duration"]) for r in read_manifest(csv_path, ("ID", "duration"))]
     floor = -1.0 if min_duration is None else float(min_duration)
     kept = [d for d in durations if d >= floor]
+    short = [d for d in durations if d < DATA2VEC2_MIN_DURATION]
     return {
         "utterances": len(durations), "hours": sum(durations) / 3600.0,
         "kept": len(kept), "kept_hours": sum(kept) / 3600.0,
         "dropped": len(durations) - len(kept),
         "dropped_hours": (sum(durations) - sum(kept)) / 3600.0,
+        "under_2s": len(short), "under_2s_hours": sum(short) / 3600.0,
     }
 
 
@@ -230,16 +252,27 @@ def hours_table(manifests: Mapping[str, PathLike], min_duration: Optional[float]
     Returns
     -------
     str
-        The table (and a total row).
+        The table (and a total row): utterances and hours, what
+        ``min_duration`` keeps and drops, what data2vec 2.0's 2 s floor
+        would drop, and Table 1's utterances and hours.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "iemocap.csv"
+    >>> _ = path.write_text("ID,wav,duration\\na,/a.wav,1.5\\nb,/b.wav,3.0\\n")
+    >>> print(hours_table({"iemocap": path}, 0.045).splitlines()[2])
+    | iemocap | 2 | 0.00 | 2 (0.00 h) | 0 (0.00 h) | 0.0 % | 1 (50.0 %, 0.00 h) | 5,531 | 7.0 |
     """
     rule = "none" if min_duration is None else f"{min_duration:g} s"
     lines = [
         f"| corpus | utterances | hours | kept (min_duration {rule}) | dropped | dropped share "
+        f"| under {DATA2VEC2_MIN_DURATION:g} s (data2vec 2.0 floor) "
         "| Table 1 utterances | Table 1 hours |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     total = {"utterances": 0, "hours": 0.0, "kept": 0, "kept_hours": 0.0, "dropped": 0,
-             "dropped_hours": 0.0}
+             "dropped_hours": 0.0, "under_2s": 0, "under_2s_hours": 0.0}
     paper = [0, 0.0]
     for name, csv_path in manifests.items():
         row = corpus_hours(csv_path, min_duration)
@@ -255,10 +288,13 @@ def hours_table(manifests: Mapping[str, PathLike], min_duration: Optional[float]
 
 
 def _line(name, row, utts, hours) -> str:
-    share = row["dropped"] / row["utterances"] if row["utterances"] else 0.0
+    count = row["utterances"]
+    share = row["dropped"] / count if count else 0.0
+    short = row["under_2s"] / count if count else 0.0
     return (
-        f"| {name} | {row['utterances']:,} | {row['hours']:.2f} | {row['kept']:,} "
+        f"| {name} | {count:,} | {row['hours']:.2f} | {row['kept']:,} "
         f"({row['kept_hours']:.2f} h) | {row['dropped']:,} ({row['dropped_hours']:.2f} h) "
-        f"| {100 * share:.1f} % | {'-' if utts is None else f'{utts:,}'} "
+        f"| {100 * share:.1f} % | {row['under_2s']:,} ({100 * short:.1f} %, "
+        f"{row['under_2s_hours']:.2f} h) | {'-' if utts is None else f'{utts:,}'} "
         f"| {'-' if hours is None else f'{hours:.1f}'} |"
     )

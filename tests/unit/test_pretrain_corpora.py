@@ -1,11 +1,10 @@
 """Emo-262 in one command: the listed corpora prepared from their fake
 downloads into one pre-training manifest, missing ones named, the hours
-table beside Table 1 (CMU-MOSEI is skipped here: its preparation is not on
-this branch yet)."""
+table beside Table 1."""
 
 import pytest
 
-from emotion2vec.corpora import CORPORA, prepare_corpus
+from emotion2vec.corpora import prepare_corpus
 from emotion2vec.corpora.manifest import read_manifest
 from emotion2vec.pretrain.corpora import (
     EMO262,
@@ -16,6 +15,7 @@ from emotion2vec.pretrain.corpora import (
 )
 from emotion2vec.pretrain.manifest import build_pretrain_manifest
 from emotion2vec.recipe_hparams import load_recipe_hparams
+from tests.fakes.cmu import MOSEI_OUTSIDE, make_fake_mosei
 from tests.fakes.iemocap import make_fake_iemocap
 from tests.fakes.msp_podcast import make_fake_msp_podcast
 
@@ -60,14 +60,16 @@ def test_iemocap_keep_all_utterances_keeps_every_code(tmp_path):
 
 
 def test_prepared_corpora_and_folders_make_one_manifest_and_an_hours_table(tmp_path):
-    names = ["iemocap", "msp_podcast"]
+    names = ["iemocap", "mosei", "msp_podcast", "meld"]
     folders = {"iemocap": make_fake_iemocap(tmp_path / "IEMOCAP").src_dir,
-               "msp_podcast": make_fake_msp_podcast(tmp_path / "MSP").src_dir}
-    if "mosei" not in CORPORA:
-        folders["mosei"] = None  # dropped: not on this branch (registry name 'mosei')
-        names.append("mosei")
+               "mosei": make_fake_mosei(tmp_path / "MOSEI").src_dir,
+               "msp_podcast": make_fake_msp_podcast(tmp_path / "MSP").src_dir,
+               "meld": None}  # dropped
     manifests = prepare_pretrain_corpora(names, folders, tmp_path / "corpora")
-    assert list(manifests) == ["iemocap", "msp_podcast"]
+    assert list(manifests) == ["iemocap", "mosei", "msp_podcast"]
+    assert manifests["mosei"].parent.name == "mosei+include_unlabelled"
+    mosei_rows = read_manifest(manifests["mosei"])
+    assert MOSEI_OUTSIDE in {r["ID"] for r in mosei_rows}  # a segment without a label
     table = hours_table(manifests, 0.5)
     assert "| iemocap |" in table and "| 5,531 | 7.0 |" in table and "**total**" in table
     msp = [line for line in table.splitlines() if line.startswith("| msp_podcast")][0]
@@ -79,8 +81,10 @@ def test_prepared_corpora_and_folders_make_one_manifest_and_an_hours_table(tmp_p
     summary = build_pretrain_manifest([*manifests.values(), extra], tmp_path / "train.csv",
                                       min_duration=0.5)
     iemocap_rows = len(read_manifest(manifests["iemocap"]))
-    assert summary["filtered_short"] == 1
-    assert summary["count"] == iemocap_rows + 3 + 1
+    mosei_short = sum(float(r["duration"]) < 0.5 for r in mosei_rows)
+    assert mosei_short == 4
+    assert summary["filtered_short"] == 1 + mosei_short
+    assert summary["count"] == iemocap_rows + len(mosei_rows) - mosei_short + 3 + 1
 
 
 def test_other_options_prepare_beside_not_over(tmp_path):
