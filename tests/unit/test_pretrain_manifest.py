@@ -7,6 +7,7 @@ Authors
 import csv
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -194,3 +195,23 @@ def test_shared_marker_and_legacy_marker(corpus, tmp_path):
     assert build_pretrain_manifest([folder], out) == summary
     build_pretrain_manifest([folder], out, min_duration=0.1)  # rebuilt: new marker only
     assert marker_path(out).exists() and not (tmp_path / "m.csv.done.json").exists()
+
+
+def test_min_duration_benchmark_table(tmp_path, capsys):
+    """benchmarks/bench_min_duration.py: files and hours kept per floor,
+    and the hours one epoch feeds the model after both crops."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_min_duration.py"
+    spec = importlib.util.spec_from_file_location("bench_min_duration", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_text("ID,duration\na,0.3\nb,1.5\nc,2.5\nd,30.0\n")
+    module.main([str(csv_path), "--floors", "0.045", "2"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("| 0", "| 2"))]
+    # 34.3 s in all; the 20 s crop cuts 10 s (29.15 %); batches [30, 2.5, 1.5] and [0.3]:
+    # cropping the first to its shortest cuts 18.5 + 1.0 s (56.85 %), 4.8 s reach the model
+    assert rows[0].startswith("| 0.045 s | 4 (100.0 %) | 0.01 (100.0 %) | 2 |")
+    assert rows[0].endswith("| 29.15 % | 56.85 % |")
+    assert rows[1].startswith("| 2 s | 2 (50.0 %)")
