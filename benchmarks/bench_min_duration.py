@@ -4,8 +4,8 @@ batch is cropped to 20 s and to its shortest file (the release's
 crop-to-shortest batches, packed as the recipe packs them).
 
 Run it on any manifest with a ``duration`` column (seconds), such as the
-prepared Emo-262 one (``<output_folder>/save/pretrain_train.csv``, built
-with ``--min_duration=null``) or a corpus manifest:
+prepared Emo-262 one (``<output_folder>/save/pretrain_train.csv``, which
+keeps every file of 45 ms and longer by default) or a corpus manifest:
 
     python benchmarks/bench_min_duration.py results/.../save/pretrain_train.csv
     python benchmarks/bench_min_duration.py meld.csv --floors 0.045 0.5 1 2
